@@ -317,7 +317,10 @@ def _check_keys(what: str, data: Any, cls: type) -> None:
     expected = {f.name for f in dataclasses.fields(cls)}
     missing = expected - data.keys()
     unknown = data.keys() - expected
+    problems = []
     if missing:
-        raise SettingsError(f"{what} are missing: {', '.join(sorted(missing))}")
+        problems.append(f"missing keys: {', '.join(sorted(missing))}")
     if unknown:
-        raise SettingsError(f"{what} contain unknown keys: {', '.join(sorted(unknown))}")
+        problems.append(f"unknown keys: {', '.join(sorted(unknown))}")
+    if problems:
+        raise SettingsError(f"{what} have {' and '.join(problems)}")
