@@ -23,7 +23,14 @@ logger = logging.getLogger(__name__)
 
 
 class DenseS4NN:
-    """A 784-400-10-style network simulated step by step over all t_max + 1 steps."""
+    """A network simulated clock-driven over all t_max + 1 steps, as the published code does it.
+
+    Every layer turns its input times into a dense raster of shape
+    (N_in, t_max + 1), multiplies it by the weights, sums cumulatively over
+    time and reads the first step above θ; the step t_max is forced above θ so
+    that a neuron that never crosses fires at t_max. Updates use dense masks and
+    temporaries, and the L2 decay is ``W −= ηλW``.
+    """
 
     def __init__(self, weights, thresholds, learning_rates, l2, gamma, t_max):
         self.weights = [np.array(w, dtype=np.float64) for w in weights]
@@ -32,23 +39,23 @@ class DenseS4NN:
         self.l2 = l2
         self.gamma = gamma
         self.t_max = t_max
+        self.rasters = [np.zeros((w.shape[1], t_max + 1)) for w in self.weights]
 
-    def _layer(self, in_times, weights, theta):
+    def _layer(self, layer, in_times):
         t_max = self.t_max
-        raster = np.zeros((in_times.size, t_max + 1))
+        raster = self.rasters[layer]
+        raster[:, :] = 0.0
         raster[np.arange(in_times.size), in_times] = 1.0
-        raster[:, t_max] = 0.0  # a spike at t_max never influences anything
-        potentials = np.cumsum(weights @ raster, axis=1)[:, :t_max]
-        above = potentials > theta
-        crossed = above.any(axis=1)
-        first = np.argmax(above, axis=1)
-        return np.where(crossed, np.minimum(first + 1, t_max), t_max), potentials
+        potentials = np.cumsum(self.weights[layer] @ raster, axis=1)
+        potentials[:, t_max] = self.thresholds[layer] + 1.0
+        times = np.argmax(potentials > self.thresholds[layer], axis=1) + 1
+        times[times > t_max] = t_max
+        return times
 
     def forward(self, x_times):
         times = [x_times]
-        for weights, theta in zip(self.weights, self.thresholds):
-            out, _ = self._layer(times[-1], weights, theta)
-            times.append(out)
+        for layer in range(len(self.weights)):
+            times.append(self._layer(layer, times[-1]))
         return times
 
     def train_sample(self, x_times, label):
@@ -60,20 +67,23 @@ class DenseS4NN:
             targets = np.full(out.size, t_max)
             targets[label] = t_max - gamma
         else:
-            targets = np.where(out - tau < gamma, min(tau + gamma, t_max), out)
+            targets = out.copy()
+            targets[(out - tau) < gamma] = min(tau + gamma, t_max)
             targets[label] = tau
         delta = (targets - out) / t_max
         norm = np.linalg.norm(delta)
-        delta = delta / norm if norm > 0 else delta
+        if norm != 0:
+            delta = delta / norm
         for l in range(len(self.weights), 0, -1):
-            mask = times[l - 1][None, :] < times[l][:, None]
+            mask = times[l - 1][np.newaxis, :] < times[l][:, np.newaxis]
             eta, lam = self.learning_rates[l - 1], self.l2[l - 1]
-            self.weights[l - 1] -= eta * delta[:, None] * mask
-            self.weights[l - 1] *= 1.0 - eta * lam
+            self.weights[l - 1] -= delta[:, np.newaxis] * mask * eta
+            self.weights[l - 1] -= eta * lam * self.weights[l - 1]
             if l > 1:
-                below = (delta[:, None] * self.weights[l - 1] * mask).sum(axis=0)
-                norm = np.linalg.norm(below)
-                delta = below / norm if norm > 0 else below
+                delta = np.multiply(delta[:, np.newaxis] * mask, self.weights[l - 1]).sum(axis=0)
+                norm = np.linalg.norm(delta)
+                if norm != 0:
+                    delta = delta / norm
 
 
 def _microseconds(seconds: float, samples: int) -> float:

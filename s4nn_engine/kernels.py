@@ -51,7 +51,7 @@ def _sort_by_time(in_times, t_max, order, counts):
 
 @numba.njit(**_JIT)
 def _layer_forward(in_times, u, scale, thetas, t_max, full, out_times, v_cross, v_last, v_ref,
-                   acc, order, counts):
+                   acc, order, n_active):
     """Fire one layer: t_j = c_j + 1, c_j the first step k ≤ t_max − 1 with V_j(k) > θ_j.
 
     ``u`` is the layer's (N_in, N_out) block; ``out_times`` gets t_max for a
@@ -59,53 +59,101 @@ def _layer_forward(in_times, u, scale, thetas, t_max, full, out_times, v_cross, 
     and ``v_cross`` (V at the crossing step, or V(t_max − 1) for a silent
     neuron), ``v_last`` (V(t_max − 1)) and ``v_ref`` (V(t_max − 3)) are filled;
     otherwise the loop stops once every neuron has crossed and only the times
-    are valid.
+    are valid. ``order[:n_active]`` are the inputs sorted by ``_sort_by_time``.
+    """
+    if full:
+        _layer_forward_full(in_times, u, scale, thetas, t_max, out_times, v_cross, v_last, v_ref,
+                            acc, order, n_active)
+    else:
+        _layer_forward_times(in_times, u, scale, thetas, t_max, out_times, acc, order, n_active)
+
+
+@numba.njit(**_JIT)
+def _layer_forward_times(in_times, u, scale, thetas, t_max, out_times, acc, order, n_active):
+    """Firing times only: a neuron's sum is set to −∞ once it crosses, so it never crosses again.
+
+    That keeps the threshold test a plain loop over all neurons, which
+    vectorises, instead of a scan of the neurons still waiting.
     """
     n_out = u.shape[1]
     for j in range(n_out):
         acc[j] = 0.0
         out_times[j] = t_max
-    n_active = _sort_by_time(in_times, t_max, order, counts)
-    n_waiting = n_out
-    ref_step = t_max - 3
-    ref_taken = False
+    n_fired = 0
     position = 0
     while position < n_active:
         t = in_times[order[position]]
-        if full and not ref_taken and t > ref_step:
-            for j in range(n_out):
-                v_ref[j] = scale * acc[j]
-            ref_taken = True
         # All inputs of step t are summed before the threshold test of step t.
         while position < n_active and in_times[order[position]] == t:
             row = order[position]
             for j in range(n_out):
                 acc[j] += u[row, j]
             position += 1
+        t_fire = min(t + 1, t_max)
         for j in range(n_out):
-            if out_times[j] == t_max:
-                v = scale * acc[j]
-                if v > thetas[j]:
-                    out_times[j] = min(t + 1, t_max)
-                    n_waiting -= 1
-                    if full:
-                        v_cross[j] = v
-        if n_waiting == 0 and not full:
+            crossed = scale * acc[j] > thetas[j]
+            out_times[j] = t_fire if crossed else out_times[j]
+            acc[j] = -np.inf if crossed else acc[j]
+            n_fired += crossed
+        if n_fired == n_out:
             return
-    if full:
-        for j in range(n_out):
+
+
+@numba.njit(**_JIT)
+def _layer_forward_full(in_times, u, scale, thetas, t_max, out_times, v_cross, v_last, v_ref,
+                        acc, order, n_active):
+    n_out = u.shape[1]
+    # ``waiting[:n_waiting]`` lists the neurons that have not crossed yet, so the
+    # threshold test skips the ones that fired.
+    waiting = np.empty(n_out, np.int64)
+    for j in range(n_out):
+        acc[j] = 0.0
+        out_times[j] = t_max
+        waiting[j] = j
+    n_waiting = n_out
+    ref_step = t_max - 3
+    ref_taken = False
+    position = 0
+    while position < n_active:
+        t = in_times[order[position]]
+        if not ref_taken and t > ref_step:
+            for j in range(n_out):
+                v_ref[j] = scale * acc[j]
+            ref_taken = True
+        while position < n_active and in_times[order[position]] == t:
+            row = order[position]
+            for j in range(n_out):
+                acc[j] += u[row, j]
+            position += 1
+        w = 0
+        while w < n_waiting:
+            j = waiting[w]
             v = scale * acc[j]
-            v_last[j] = v
-            if not ref_taken:
-                v_ref[j] = v
-            if out_times[j] == t_max:
+            if v > thetas[j]:
+                out_times[j] = min(t + 1, t_max)
                 v_cross[j] = v
+                n_waiting -= 1
+                waiting[w] = waiting[n_waiting]
+            else:
+                w += 1
+    for j in range(n_out):
+        v = scale * acc[j]
+        v_last[j] = v
+        if not ref_taken:
+            v_ref[j] = v
+        if out_times[j] == t_max:
+            v_cross[j] = v
 
 
 @numba.njit(**_JIT)
 def _forward_sample(x_times, flat_u, scales, sizes, w_offsets, thetas, n_offsets, t_max,
-                    times, t_offsets, v_cross, v_last, v_ref, acc, order, counts):
-    """Run every layer of one sample; ``times`` gets all layers' firing times (input copied in)."""
+                    times, t_offsets, v_cross, v_last, v_ref, acc, orders, n_actives, counts):
+    """Run every layer of one sample; ``times`` gets all layers' firing times (input copied in).
+
+    ``orders`` (flat, layout of ``times``) receives each layer's inputs sorted by
+    time and ``n_actives[l - 1]`` how many of them spiked before t_max, so the
+    update can reuse them.
+    """
     n_layers = sizes.shape[0] - 1
     for i in range(sizes[0]):
         times[i] = x_times[i]
@@ -116,8 +164,10 @@ def _forward_sample(x_times, flat_u, scales, sizes, w_offsets, thetas, n_offsets
         in_times = times[t_offsets[l - 1]:t_offsets[l - 1] + n_in]
         out_times = times[t_offsets[l]:t_offsets[l] + n_out]
         layer_thetas = thetas[n_offsets[l - 1]:n_offsets[l - 1] + n_out]
+        order = orders[t_offsets[l - 1]:t_offsets[l - 1] + n_in]
+        n_actives[l - 1] = _sort_by_time(in_times, t_max, order, counts)
         _layer_forward(in_times, u, scales[l - 1], layer_thetas, t_max, l == n_layers,
-                       out_times, v_cross, v_last, v_ref, acc, order, counts)
+                       out_times, v_cross, v_last, v_ref, acc, order, n_actives[l - 1])
 
 
 def _forward_batch_impl(x_times, flat_u, scales, sizes, w_offsets, thetas, n_offsets, t_max,
@@ -129,11 +179,12 @@ def _forward_batch_impl(x_times, flat_u, scales, sizes, w_offsets, thetas, n_off
         max_width = max(max_width, sizes[l])
     for s in numba.prange(n_samples):
         acc = np.empty(max_width, np.float64)
-        order = np.empty(max_width, np.int64)
+        orders = np.empty(times_out.shape[1], np.int64)
+        n_actives = np.empty(sizes.shape[0], np.int64)
         counts = np.empty(t_max + 1, np.int64)
         _forward_sample(x_times[s], flat_u, scales, sizes, w_offsets, thetas, n_offsets, t_max,
                         times_out[s], t_offsets, v_cross[s], v_last[s], v_ref[s],
-                        acc, order, counts)
+                        acc, orders, n_actives, counts)
 
 
 _forward_batch_parallel = numba.njit(parallel=True, **_JIT)(_forward_batch_impl)
@@ -179,18 +230,18 @@ def _normalise(delta):
 @numba.njit(**_JIT)
 def _train_sample(x_times, label, flat_u, scales, sizes, w_offsets, thetas, n_offsets, t_max,
                   learning_rates, l2, gamma, times, t_offsets, targets, deltas,
-                  v_cross, v_last, v_ref, acc, order, counts, steps):
+                  v_cross, v_last, v_ref, acc, orders, n_actives, counts, steps):
     """Train one sample online: forward pass, relative targets, update from the output down.
 
     Output: e_k = (T_k − t_k) / t_max, δ^L = e / ‖e‖, W^L_kj −= η δ_k [t_j < t_k],
     then W^L ·= (1 − ηλ). Hidden layers l = L−1 … 1, with W^{l+1} as just updated:
     δ^l_j = Σ_k δ^{l+1}_k W^{l+1}_kj [t^l_j < t^{l+1}_k], normalised, then the same
-    update. ``deltas`` (flat, like ``thetas``) receives every layer's δ and
+    update. ``steps`` is scratch of twice the widest layer. ``deltas`` (flat, like ``thetas``) receives every layer's δ and
     ``targets`` the output targets; ``times`` holds the forward pass's firing times.
     """
     n_layers = sizes.shape[0] - 1
     _forward_sample(x_times, flat_u, scales, sizes, w_offsets, thetas, n_offsets, t_max,
-                    times, t_offsets, v_cross, v_last, v_ref, acc, order, counts)
+                    times, t_offsets, v_cross, v_last, v_ref, acc, orders, n_actives, counts)
 
     n_out = sizes[n_layers]
     out_times = times[t_offsets[n_layers]:t_offsets[n_layers] + n_out]
@@ -209,29 +260,46 @@ def _train_sample(x_times, label, flat_u, scales, sizes, w_offsets, thetas, n_of
         delta = deltas[n_offsets[l - 1]:n_offsets[l - 1] + n_here]
         eta = learning_rates[l - 1]
 
+        half = steps.shape[0] // 2
         step = steps[:n_here]
+        masked_step = steps[half:half + n_here]
+        t_limit = 0
         for j in range(n_here):
             step[j] = eta * delta[j] / scales[l - 1]
-        for i in range(n_in):
-            t_i = in_times[i]
-            if t_i >= t_max:
-                continue
+            if step[j] != 0.0 and here_times[j] > t_limit:
+                t_limit = here_times[j]
+        # Inputs of one time step share the mask [t_i < t_j], so the masked step is
+        # built once per step; inputs at or after the last useful spike change nothing.
+        # Subtracting 0.0 leaves a weight unchanged, so the loops need no branches.
+        order = orders[t_offsets[l - 1]:t_offsets[l - 1] + n_in]
+        n_active = n_actives[l - 1]
+        position = 0
+        while position < n_active:
+            t = in_times[order[position]]
+            if t >= t_limit:
+                break
             for j in range(n_here):
-                if t_i < here_times[j]:
-                    u[i, j] -= step[j]
+                masked_step[j] = step[j] if t < here_times[j] else 0.0
+            while position < n_active and in_times[order[position]] == t:
+                row = order[position]
+                for j in range(n_here):
+                    u[row, j] -= masked_step[j]
+                position += 1
         scales[l - 1] *= 1.0 - eta * l2[l - 1]
 
         # δ of the layer below uses W^l as just updated and decayed.
         if l == 1:
             break
         delta_below = deltas[n_offsets[l - 2]:n_offsets[l - 2] + n_in]
-        scale = scales[l - 1]
+        scaled_delta = steps[:n_here]
+        for j in range(n_here):
+            scaled_delta[j] = delta[j] * scales[l - 1]
         for i in range(n_in):
             total = 0.0
             t_i = in_times[i]
-            for j in range(n_here):
-                if t_i < here_times[j]:
-                    total += delta[j] * scale * u[i, j]
+            if t_i < t_max:
+                for j in range(n_here):
+                    total += scaled_delta[j] * u[i, j] if t_i < here_times[j] else 0.0
             delta_below[i] = total
         _normalise(delta_below)
 
@@ -257,15 +325,16 @@ def _train_chunk(x_times, labels, sample_order, flat_u, scales, sizes, w_offsets
     deltas = np.zeros(thetas.shape[0], np.float64)
     targets = np.empty(sizes[n_layers], np.int64)
     acc = np.empty(max_width, np.float64)
-    order = np.empty(max_width, np.int64)
+    orders = np.empty(total_neurons, np.int64)
+    n_actives = np.empty(n_layers + 1, np.int64)
     counts = np.empty(t_max + 1, np.int64)
-    steps = np.empty(max_width, np.float64)
+    steps = np.empty(2 * max_width, np.float64)
     n_out = sizes[n_layers]
     for s in range(sample_order.shape[0]):
         sample = sample_order[s]
         _train_sample(x_times[sample], labels[sample], flat_u, scales, sizes, w_offsets, thetas,
                       n_offsets, t_max, learning_rates, l2, gamma, times, t_offsets, targets,
-                      deltas, v_cross[s], v_last[s], v_ref[s], acc, order, counts, steps)
+                      deltas, v_cross[s], v_last[s], v_ref[s], acc, orders, n_actives, counts, steps)
         _fold_small_scales(flat_u, scales, sizes, w_offsets)
         for k in range(n_out):
             out_times[s, k] = times[t_offsets[n_layers] + k]
