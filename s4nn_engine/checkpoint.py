@@ -315,18 +315,21 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     # np.load(path) leaks its own file handle when the ZIP directory is invalid
     # (seen with NumPy 2.4), so it gets an open stream that this function closes.
     with stream:
+        magic = stream.read(4)
+        stream.seek(0)
+        if magic != b"PK\x03\x04":
+            kind = "a NumPy .npy file" if magic == b"\x93NUM" else "not a ZIP archive"
+            raise CheckpointError(
+                f"cannot load checkpoint {source}: the file is {kind}, so it is not an S4NN Explorer "
+                "checkpoint. Choose a .npz file saved by s4nn train or the window; import the "
+                "published S4NN weights with import_reference_weights."
+            )
         try:
             loaded = np.load(stream, allow_pickle=False)
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
             raise CheckpointError(
                 f"cannot load checkpoint {source}: it is not a readable ZIP archive ({error}). {_DAMAGED_HINT}"
             ) from error
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise CheckpointError(
-                f"cannot load checkpoint {source}: it is a single .npy array, not a checkpoint archive. "
-                "Use import_reference_weights for the published S4NN weights."
-            )
-
         with loaded as archive:
             try:
                 return _read_checkpoint(source, archive)

@@ -365,7 +365,7 @@ def test_single_npy_file_raises(tmp_path):
     with open(path, "wb") as stream:
         np.save(stream, np.zeros(3))
 
-    with pytest.raises(CheckpointError, match="single .npy array") as raised:
+    with pytest.raises(CheckpointError, match="a NumPy .npy file") as raised:
         load_checkpoint(path)
 
     assert str(path) in str(raised.value)
@@ -774,3 +774,12 @@ def test_import_rejects_damaged_file(tmp_path, content):
 def test_import_missing_file_raises(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         import_reference_weights(tmp_path / "weights_pretrained.npy")
+
+
+def test_text_file_raises_not_zip(tmp_path):
+    path = tmp_path / "notes.npz"
+    path.write_text("root:x:0:0:root:/root:/bin/bash\n")
+
+    with pytest.raises(CheckpointError, match="not a ZIP archive") as raised:
+        load_checkpoint(path)
+    assert str(path) in str(raised.value)
