@@ -1,9 +1,9 @@
 """Timing of the event-driven engine against a dense, clock-driven NumPy simulation of the same rule.
 
-The dense simulation is the formulation of the published S4NN code: each
-layer's input spikes form a raster of all t_max + 1 steps, potentials are the
-weights times that raster summed cumulatively over time, and the updates use
-dense masks. It is written here from the rule, for timing only.
+The dense simulation follows the formulation of the published S4NN code. Each
+layer's input spikes form a raster of all t_max + 1 steps, and the potentials
+are the weights times that raster, summed cumulatively over time. The updates
+use dense masks. It is written here from the rule, for timing only.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ class DenseS4NN:
 
     Every layer turns its input times into a dense raster of shape
     (N_in, t_max + 1), multiplies it by the weights, sums cumulatively over
-    time and reads the first step above θ; the step t_max is forced above θ so
-    that a neuron that never crosses fires at t_max. Updates use dense masks and
+    time and reads the first step above θ. The step t_max is forced above θ, so
+    a neuron that never crosses fires at t_max. Updates use dense masks and
     temporaries, and the L2 decay is ``W −= ηλW``.
     """
 

@@ -237,7 +237,7 @@ def _train_sample(x_times, label, flat_u, scales, sizes, w_offsets, thetas, n_of
     then W^L ·= (1 − ηλ). Hidden layers l = L−1 … 1, with W^{l+1} as just updated:
     δ^l_j = Σ_k δ^{l+1}_k W^{l+1}_kj [t^l_j < t^{l+1}_k], normalised, then the same
     update. ``steps`` is scratch of twice the widest layer. ``deltas`` (flat, like ``thetas``) receives every layer's δ and
-    ``targets`` the output targets; ``times`` holds the forward pass's firing times.
+    ``targets`` the output targets; ``times`` receives the forward pass's firing times.
     """
     n_layers = sizes.shape[0] - 1
     _forward_sample(x_times, flat_u, scales, sizes, w_offsets, thetas, n_offsets, t_max,

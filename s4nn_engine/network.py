@@ -44,7 +44,7 @@ class Trace:
 
     ``potentials[l - 1]`` is V_j(k) of layer l, shape (N_l, t_max), for
     k = 0 … t_max − 1. ``times[l]`` are the firing times of layer l (index 0 is
-    the input). ``thresholds[l - 1]`` holds the threshold each neuron of layer l
+    the input). ``thresholds[l - 1]`` is the threshold each neuron of layer l
     was simulated with. When a label row was given, ``targets`` (output layer),
     ``errors`` (e = (T − t) / t_max) and ``deltas[l - 1]`` (the normalised δ of
     layer l) are what one training step on this sample would use, and

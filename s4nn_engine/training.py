@@ -1,9 +1,9 @@
 """The trainer: online S4NN training in chunks, with pause, stop, live settings and reports.
 
 One trainer serves the CLI and the window. :meth:`Trainer.run` blocks the calling
-thread and sends report records to a callback; the command methods (``pause``,
+thread and sends report records to a callback. The command methods (``pause``,
 ``resume``, ``request_step``, ``request_stop``, ``update_settings``) may be called
-from any other thread and take effect between two chunks.
+from any other thread, and they take effect between two chunks.
 """
 
 from __future__ import annotations
@@ -365,6 +365,7 @@ class Trainer:
 
     def _run_epochs(self, emit, snapshots, started) -> RunFinished:
         samples_this_run = 0
+        self._apply_pending(emit, self.epochs_done + 1, 0)  # so epochs raised while idle count below
         while self.epochs_done < self._settings.training.epochs:
             epoch = self.epochs_done + 1
             completed, trained = self._train_epoch(epoch, emit, snapshots, started, samples_this_run)
