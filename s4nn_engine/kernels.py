@@ -395,3 +395,12 @@ def _trace_sample(x_times, flat_u, scales, sizes, w_offsets, thetas, n_offsets, 
                 potentials[base + j * t_max + k] = v
                 if times[t_offsets[l] + j] == t_max and v > layer_thetas[j]:
                     times[t_offsets[l] + j] = min(k + 1, t_max)
+
+
+@numba.njit(**_JIT)
+def _all_finite(values):
+    """Return whether no value is NaN or infinite (stops at the first that is)."""
+    for n in range(values.shape[0]):
+        if not np.isfinite(values[n]):
+            return False
+    return True

@@ -256,6 +256,9 @@ class Trainer:
         self._resume.set()
         self._step_requests = 0
         self._running = False
+        # Weights before the current chunk, restored if the chunk makes them non-finite.
+        self._backup_u: np.ndarray | None = None
+        self._backup_scales: np.ndarray | None = None
 
     # -- state ----------------------------------------------------------------
 
@@ -365,7 +368,8 @@ class Trainer:
 
     def _run_epochs(self, emit, snapshots, started) -> RunFinished:
         samples_this_run = 0
-        self._apply_pending(emit, self.epochs_done + 1, 0)  # so epochs raised while idle count below
+        # Changes queued between runs (such as more epochs) apply before the epoch count is read.
+        self._apply_pending(emit, self.epochs_done + 1, 0)
         while self.epochs_done < self._settings.training.epochs:
             epoch = self.epochs_done + 1
             completed, trained = self._train_epoch(epoch, emit, snapshots, started, samples_this_run)
@@ -427,8 +431,11 @@ class Trainer:
         network = self.network
         settings = self._settings
         learning = settings.learning
-        backup_u = network._flat_u.copy()
-        backup_scales = network._scales.copy()
+        if self._backup_u is None or self._backup_u.shape != network._flat_u.shape:
+            self._backup_u = np.empty_like(network._flat_u)
+            self._backup_scales = np.empty_like(network._scales)
+        np.copyto(self._backup_u, network._flat_u)
+        np.copyto(self._backup_scales, network._scales)
         out_times = np.empty((chunk.size, n_outputs), dtype=np.int16)
         v_cross = np.empty((chunk.size, n_outputs))
         v_last = np.empty((chunk.size, n_outputs))
@@ -440,9 +447,9 @@ class Trainer:
             np.asarray(learning.l2, np.float64), int(learning.gamma), network._t_offsets,
             fire_counts, out_times, v_cross, v_last, v_ref,
         )
-        if not (np.all(np.isfinite(network._flat_u)) and np.all(np.isfinite(network._scales))):
-            network._flat_u[...] = backup_u
-            network._scales[...] = backup_scales
+        if not (kernels._all_finite(network._flat_u) and kernels._all_finite(network._scales)):
+            np.copyto(network._flat_u, self._backup_u)
+            np.copyto(network._scales, self._backup_scales)
             raise TrainingError(
                 "the weights stopped being finite (overflow); the last finite weights were kept. "
                 f"Lower the learning rates (now {list(learning.learning_rates)}) and start again"
