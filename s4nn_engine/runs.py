@@ -1,0 +1,281 @@
+"""The runs folder: one subfolder per training run, with its settings and epoch history.
+
+Layout::
+
+    <root>/
+        20250101-120000-3fa2c1/
+            run.json        settings, seed, dataset name and checksum, history
+            checkpoints/    optional; a trainer's ``checkpoint_dir``
+
+``run.json`` is rewritten after every epoch through a temporary file and
+``os.replace``, so a reader sees either the old or the new file, never a partial
+one. The root is, in order of precedence, the ``root`` argument, the
+``S4NN_RUNS_DIR`` environment variable, or ``<user data dir>/s4nn-explorer/runs``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from s4nn_engine.config import Settings
+
+logger = logging.getLogger(__name__)
+
+RUNS_DIR_ENV = "S4NN_RUNS_DIR"
+RUN_FILE = "run.json"
+CHECKPOINT_FOLDER = "checkpoints"
+FORMAT_VERSION = 1
+
+
+class RunStoreError(Exception):
+    """A run that is missing or whose ``run.json`` is unreadable or invalid."""
+
+
+def default_runs_dir() -> Path:
+    """Return ``$S4NN_RUNS_DIR`` if set, else ``<user data dir>/s4nn-explorer/runs``."""
+    configured = os.environ.get(RUNS_DIR_ENV, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("s4nn-explorer")) / "runs"
+
+
+@dataclass
+class RunRecord:
+    """One run's description and epoch history, as stored in its ``run.json``.
+
+    ``history`` contains the trainer's epoch record dicts in order. ``checkpoints``
+    lists checkpoint files, relative to the run folder when they lie inside it.
+    ``status`` is "running", or a trainer's finish reason ("completed",
+    "stopped", "error").
+    """
+
+    run_id: str
+    path: Path
+    created: str
+    settings: dict
+    dataset_name: str
+    dataset_checksum: str
+    name: str = ""
+    seed: int | None = None
+    status: str = "running"
+    message: str = ""
+    history: list[dict] = field(default_factory=list)
+    checkpoints: list[str] = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
+
+    # -- derived ---------------------------------------------------------------
+
+    @property
+    def title(self) -> str:
+        """The run's name, or its id when it has none."""
+        return self.name or self.run_id
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Folder for this run's checkpoints, created with the run (pass it as the trainer's ``checkpoint_dir``)."""
+        return self.path / CHECKPOINT_FOLDER
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history)
+
+    @property
+    def best_validation_accuracy(self) -> float | None:
+        """Maximum ``validation_accuracy`` over the history, or None when no epoch has one."""
+        values = [record.get("validation_accuracy") for record in self.history]
+        values = [value for value in values if isinstance(value, (int, float)) and math.isfinite(value)]
+        return max(values) if values else None
+
+    def settings_object(self) -> Settings:
+        """Rebuild the run's :class:`Settings` (raises ``SettingsError`` when invalid)."""
+        return Settings.from_dict(self.settings)
+
+    # -- changes (each one rewrites run.json) -----------------------------------
+
+    def append_epoch(self, record: Mapping[str, Any], checkpoints: Iterable[str | os.PathLike] = ()) -> None:
+        """Add one epoch record (a trainer's ``EpochReport.record``) and save."""
+        self.history.append(_json_safe(dict(record)))
+        for checkpoint in checkpoints:
+            self._remember_checkpoint(checkpoint)
+        self.save()
+
+    def finish(self, reason: str, message: str = "") -> None:
+        """Store how the run ended ("completed", "stopped" or "error") and save."""
+        self.status = str(reason)
+        self.message = str(message)
+        self.save()
+
+    def save(self) -> None:
+        """Write ``run.json`` atomically (temporary file in the same folder, then ``os.replace``)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
+        descriptor, temporary = tempfile.mkstemp(prefix=".run-", suffix=".json.tmp", dir=self.path)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, self.path / RUN_FILE)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def _remember_checkpoint(self, checkpoint: str | os.PathLike) -> None:
+        path = Path(checkpoint)
+        try:
+            stored = str(path.resolve().relative_to(self.path.resolve()))
+        except ValueError:
+            stored = str(path)
+        if stored not in self.checkpoints:
+            self.checkpoints.append(stored)
+
+    # -- JSON ---------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT_VERSION,
+            "run_id": self.run_id,
+            "name": self.name,
+            "created": self.created,
+            "status": self.status,
+            "message": self.message,
+            "dataset_name": self.dataset_name,
+            "dataset_checksum": self.dataset_checksum,
+            "seed": self.seed,
+            "settings": self.settings,
+            "history": self.history,
+            "checkpoints": self.checkpoints,
+            "metadata": self.metadata,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, path: Path) -> "RunRecord":
+        """Build a record from parsed ``run.json`` content; raises :class:`RunStoreError` when invalid."""
+        if not isinstance(data, dict):
+            raise RunStoreError(f"{path / RUN_FILE} must contain a JSON object, got {type(data).__name__}")
+        if data.get("format") != FORMAT_VERSION:
+            raise RunStoreError(
+                f"{path / RUN_FILE} has format {data.get('format')!r}; this version reads format {FORMAT_VERSION}"
+            )
+        required = {"run_id": str, "created": str, "settings": dict, "dataset_name": str,
+                    "dataset_checksum": str, "history": list}
+        for key, kind in required.items():
+            if not isinstance(data.get(key), kind):
+                raise RunStoreError(f"{path / RUN_FILE}: {key!r} is missing or not a {kind.__name__}")
+        if not all(isinstance(record, dict) for record in data["history"]):
+            raise RunStoreError(f"{path / RUN_FILE}: every history entry must be a JSON object")
+        return cls(
+            run_id=data["run_id"],
+            path=path,
+            created=data["created"],
+            settings=data["settings"],
+            dataset_name=data["dataset_name"],
+            dataset_checksum=data["dataset_checksum"],
+            name=str(data.get("name") or ""),
+            seed=data.get("seed"),
+            status=str(data.get("status") or "running"),
+            message=str(data.get("message") or ""),
+            history=list(data["history"]),
+            checkpoints=[str(item) for item in data.get("checkpoints") or []],
+            metadata=dict(data.get("metadata") or {}),
+        )
+
+
+class RunStore:
+    """The runs folder: creates, lists and loads runs.
+
+    ``root`` defaults to :func:`default_runs_dir`; the folder is created on the
+    first :meth:`create`.
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_runs_dir()
+
+    def create(self, settings: Settings, dataset_name: str, dataset_checksum: str, *, name: str = "",
+               metadata: Mapping[str, Any] | None = None) -> RunRecord:
+        """Start a new run folder named ``<UTC timestamp>-<6 hex digits>`` and write its ``run.json``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        now = dt.datetime.now(dt.timezone.utc)
+        for _ in range(100):
+            run_id = f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+            path = self.root / run_id
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            break
+        else:
+            raise RunStoreError(f"could not create a new run folder in {self.root}; every id tried exists")
+
+        record = RunRecord(
+            run_id=run_id,
+            path=path,
+            created=now.isoformat(timespec="seconds"),
+            settings=settings.to_dict(),
+            dataset_name=str(dataset_name),
+            dataset_checksum=str(dataset_checksum),
+            name=str(name),
+            seed=settings.training.seed,
+            metadata=_json_safe(dict(metadata or {})),
+        )
+        record.checkpoint_dir.mkdir()
+        record.save()
+        logger.info("run %s created in %s", run_id, self.root)
+        return record
+
+    def load(self, run_id: str) -> RunRecord:
+        """Read one run; raises :class:`RunStoreError` when it is missing or its ``run.json`` is invalid."""
+        path = self.root / run_id
+        file = path / RUN_FILE
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError as error:
+            raise RunStoreError(f"run {run_id!r} not found: {file} does not exist") from error
+        except OSError as error:
+            raise RunStoreError(f"run {run_id!r}: reading {file} failed: {error}") from error
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise RunStoreError(f"run {run_id!r}: {file} is not valid JSON ({error})") from error
+        return RunRecord.from_dict(data, path)
+
+    def list_runs(self) -> list[RunRecord]:
+        """Return every readable run, oldest first; an unreadable ``run.json`` is skipped with a warning."""
+        if not self.root.is_dir():
+            return []
+        runs = []
+        for path in sorted(self.root.iterdir()):
+            if not path.is_dir() or not (path / RUN_FILE).exists():
+                continue
+            try:
+                runs.append(self.load(path.name))
+            except RunStoreError as error:
+                logger.warning("skipping run folder %s: %s", path, error)
+        runs.sort(key=lambda run: (run.created, run.run_id))
+        return runs
+
+
+def _json_safe(value: Any) -> Any:
+    """Convert NumPy scalars and arrays to plain JSON values, and NaN or infinity to None."""
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return _json_safe(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

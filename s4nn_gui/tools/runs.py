@@ -1,0 +1,306 @@
+"""Runs browser, run recording, and the "Export all views" action.
+
+:class:`RunRecorder` writes every training run into the runs folder
+(``s4nn_engine.runs``): it learns about a run from the worker's ``started``
+signal, creates the run's folder at its first finished epoch, appends every
+epoch record and stores how the run ended. :class:`RunsView` lists the runs
+and overlays the chosen ones on the accuracy plot.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Callable
+
+from PyQt6.QtCore import QObject, Qt, pyqtSignal
+from PyQt6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
+                             QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from s4nn_engine.runs import RunRecord, RunStore, RunStoreError
+
+logger = logging.getLogger(__name__)
+
+RUNS_TOOLTIP = (
+    "Training runs kept in the runs folder, with their settings and per-epoch figures. Tick runs "
+    "to draw their validation accuracy on the accuracy plot."
+)
+EXPORT_TOOLTIP = (
+    "Write every visible plot as PNG and SVG, its data as CSV, and the current settings as JSON "
+    "into a folder you choose."
+)
+COLUMNS = ("overlay", "name", "date", "dataset", "epochs", "best validation acc.", "status")
+
+
+# -- recording ------------------------------------------------------------------------------
+
+
+class RunRecorder(QObject):
+    """Record training runs into a :class:`RunStore`.
+
+    Connect :meth:`watch` to the start of a run, :meth:`record_epoch` to every
+    ``EpochReport`` and :meth:`finish` to the ``RunFinished`` record. A trainer
+    that is trained again (more epochs) continues its run; a new trainer starts
+    a new run. The folder is created at the first finished epoch, so runs that
+    never complete an epoch leave nothing behind.
+
+    Signals
+    -------
+    run_updated(RunRecord)
+        A run was created, got an epoch or finished.
+    """
+
+    run_updated = pyqtSignal(object)
+
+    def __init__(self, store: RunStore, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self._trainer = None
+        self._dataset_name = ""
+        self._dataset_checksum = ""
+        self._record: RunRecord | None = None
+
+    @property
+    def current(self) -> RunRecord | None:
+        """The run being recorded, once its first epoch finished."""
+        return self._record
+
+    def watch(self, trainer, dataset_name: str, dataset_checksum: str = "") -> None:
+        """Record the epochs of ``trainer`` from now on (call it when a run starts)."""
+        if trainer is self._trainer:
+            if self._record is not None:
+                self._record.status = "running"  # trained further; saved with the next epoch
+            return
+        self._trainer = trainer
+        self._dataset_name = str(dataset_name)
+        self._dataset_checksum = str(dataset_checksum or getattr(trainer, "dataset_checksum", ""))
+        self._record = None
+
+    def record_epoch(self, report) -> None:
+        """Append an EpochReport's record to the run, creating the run at its first epoch."""
+        if self._trainer is None:
+            return
+        try:
+            if self._record is None:
+                self._record = self.store.create(self._trainer.settings, self._dataset_name,
+                                                 self._dataset_checksum)
+                # Epochs trained before this run (a loaded checkpoint's history) come first.
+                earlier = [dict(record) for record in list(self._trainer.history)
+                           if int(record.get("epoch", 0)) < report.epoch]
+                for record in earlier:
+                    self._record.history.append(record)
+            self._record.append_epoch(report.record, report.checkpoints)
+        except (OSError, RunStoreError) as error:
+            logger.error("recording epoch %d in the runs folder %s failed: %s", report.epoch, self.store.root, error)
+            return
+        self.run_updated.emit(self._record)
+
+    def finish(self, finished) -> None:
+        """Store a RunFinished record's reason and message in the run, if one was created."""
+        if self._record is None:
+            return
+        try:
+            self._record.finish(finished.reason, finished.message)
+        except OSError as error:
+            logger.error("writing the end of run %s failed: %s", self._record.run_id, error)
+            return
+        self.run_updated.emit(self._record)
+
+
+# -- export of every view ----------------------------------------------------------------------
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "view"
+
+
+def exportable_views(window) -> dict[str, QWidget]:
+    """Return the window's visible views that can be exported, by dock title."""
+    from s4nn_gui import export
+
+    views: dict[str, QWidget] = {}
+    docks = window.docks() if callable(getattr(window, "docks", None)) else {}
+    for title, dock in docks.items():
+        widget = dock.widget()
+        if widget is not None and widget.isVisible() and export.can_export(widget):
+            views[title] = widget
+    return views
+
+
+def export_all_views(window, folder: str | Path) -> tuple[list[Path], list[str]]:
+    """Write every visible view of ``window`` as PNG, SVG and CSV, and the settings as JSON, into ``folder``.
+
+    Returns the files written and a message for each file that failed; one
+    failure does not stop the others.
+    """
+    from s4nn_gui import export
+
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    failures: list[str] = []
+    for title, widget in exportable_views(window).items():
+        stem = _slug(title)
+        for suffix, writer in (("png", export.export_png), ("svg", export.export_svg), ("csv", export.export_csv)):
+            path = target / f"{stem}.{suffix}"
+            try:
+                written.append(writer(widget, path))
+            except export.ExportError as error:
+                logger.error("exporting %s failed: %s", path, error)
+                failures.append(str(error))
+    settings_path = target / "settings.json"
+    try:
+        settings_path.write_text(window.state.settings.to_json() + "\n", encoding="utf-8")
+        written.append(settings_path)
+    except OSError as error:
+        logger.error("writing %s failed: %s", settings_path, error)
+        failures.append(f"cannot write {settings_path}: {error}")
+    logger.info("exported %d files into %s", len(written), target)
+    return written, failures
+
+
+# -- runs browser -----------------------------------------------------------------------------
+
+
+class RunsView(QWidget):
+    """List of recorded runs with overlay checkboxes, and the "Export all views…" button.
+
+    Signals
+    -------
+    overlays_changed(list)
+        The ticked runs as ``[(title, history records), …]``, for
+        ``AccuracyPlot.set_overlays``.
+    """
+
+    overlays_changed = pyqtSignal(object)
+
+    def __init__(self, store: RunStore, *, exporter: Callable[[Path], tuple[list[Path], list[str]]] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self._exporter = exporter
+        self._runs: list[RunRecord] = []
+        self._checked: set[str] = set()
+        self._build()
+        self.refresh()
+
+    def _build(self) -> None:
+        self._folder_label = QLabel()
+        self._folder_label.setWordWrap(True)
+        self._folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._folder_label.setToolTip("The runs folder; set S4NN_RUNS_DIR to use another one.")
+        self._table = QTableWidget(0, len(COLUMNS))
+        self._table.setHorizontalHeaderLabels(COLUMNS)
+        self._table.verticalHeader().setVisible(False)
+        self._table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self._table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self._table.horizontalHeader().setStretchLastSection(True)
+        self._table.setToolTip(RUNS_TOOLTIP)
+        self._table.itemChanged.connect(self._on_item_changed)
+        self._refresh_button = QPushButton("Refresh")
+        self._refresh_button.setToolTip("Read the runs folder again.")
+        self._refresh_button.clicked.connect(self.refresh)
+        self._export_button = QPushButton("Export all views…")
+        self._export_button.setToolTip(EXPORT_TOOLTIP)
+        self._export_button.clicked.connect(self.export_with_dialog)
+        self._export_button.setEnabled(self._exporter is not None)
+        self._message = QLabel()
+        self._message.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self._refresh_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self._export_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self._folder_label)
+        layout.addWidget(self._table, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self._message)
+        self.setToolTip(RUNS_TOOLTIP)
+
+    # -- public interface ------------------------------------------------------------------------
+
+    def runs(self) -> list[RunRecord]:
+        return list(self._runs)
+
+    def refresh(self) -> None:
+        """Read the runs folder and list its runs, newest first; ticked runs stay ticked."""
+        self._folder_label.setText(f"runs folder: {self.store.root}")
+        self._runs = list(reversed(self.store.list_runs()))
+        known = {run.run_id for run in self._runs}
+        self._checked &= known
+        self._table.blockSignals(True)
+        self._table.setRowCount(len(self._runs))
+        for row, run in enumerate(self._runs):
+            check = QTableWidgetItem()
+            check.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
+            check.setCheckState(Qt.CheckState.Checked if run.run_id in self._checked else Qt.CheckState.Unchecked)
+            check.setData(Qt.ItemDataRole.UserRole, run.run_id)
+            check.setToolTip("Draw this run's validation accuracy on the accuracy plot.")
+            self._table.setItem(row, 0, check)
+            best = run.best_validation_accuracy
+            cells = (run.title, run.created.replace("T", " ")[:19], run.dataset_name or "–", str(run.epochs_done),
+                     "–" if best is None else f"{100 * best:.2f} %", run.status)
+            for column, text in enumerate(cells, start=1):
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"{run.run_id} in {run.path}")
+                self._table.setItem(row, column, item)
+        self._table.blockSignals(False)
+        self._emit_overlays()
+
+    def set_checked(self, run_id: str, checked: bool) -> None:
+        """Tick or untick the overlay of run ``run_id``."""
+        for row, run in enumerate(self._runs):
+            if run.run_id == run_id:
+                self._table.item(row, 0).setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+                return
+        raise KeyError(f"run {run_id!r} is not listed; refresh the list first")
+
+    def overlays(self) -> list[tuple[str, list[dict]]]:
+        """Return the ticked runs as (title, history) pairs, in list order."""
+        return [(run.title, list(run.history)) for run in self._runs if run.run_id in self._checked]
+
+    def choose_folder(self) -> str:
+        """Ask for the export folder (tests replace this)."""
+        return QFileDialog.getExistingDirectory(self, "Export all views into")
+
+    def export_to(self, folder: str | Path) -> tuple[list[Path], list[str]]:
+        """Run the exporter into ``folder`` and show what happened."""
+        if self._exporter is None:
+            raise RuntimeError("this runs view has no exporter; install_tools gives it the window's")
+        written, failures = self._exporter(Path(folder))
+        text = f"Wrote {len(written)} files into {folder}."
+        if failures:
+            text += f" {len(failures)} failed: " + "; ".join(failures[:3])
+        self._message.setText(text)
+        return written, failures
+
+    def on_run_updated(self, _record) -> None:
+        self.refresh()
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def _on_item_changed(self, item: QTableWidgetItem) -> None:
+        if item.column() != 0:
+            return
+        run_id = item.data(Qt.ItemDataRole.UserRole)
+        if item.checkState() == Qt.CheckState.Checked:
+            self._checked.add(run_id)
+        else:
+            self._checked.discard(run_id)
+        self._emit_overlays()
+
+    def _emit_overlays(self) -> None:
+        self.overlays_changed.emit(self.overlays())
+
+    def export_with_dialog(self) -> None:
+        """Ask for a folder and export every view into it."""
+        folder = self.choose_folder()
+        if not folder:
+            return
+        _written, failures = self.export_to(folder)
+        if failures:
+            QMessageBox.warning(self, "Some views were not exported", "\n".join(failures))

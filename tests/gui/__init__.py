@@ -1,0 +1,1 @@
+"""GUI tests: pytest-qt on the offscreen Qt platform (see conftest.py)."""
