@@ -167,7 +167,10 @@ def run_benchmark(splits, *, train_samples: int = 2000, dense_samples: int = 30,
         seconds = time.perf_counter() - start
         result["full_epoch_seconds"] = seconds
         result["full_epoch_samples"] = n_all
-        lines.append(f"one epoch of {n_all} training samples (with validation and test evaluation): {seconds:.1f} s")
+        evaluated = [f"{len(split)} {name}" for name, split in (("validation", splits.validation),
+                                                                 ("test", splits.test)) if split is not None]
+        lines.append(f"one epoch of {n_all} training samples, then evaluation of "
+                     f"{' and '.join(evaluated) or 'nothing'}: {seconds:.1f} s")
     result["lines"] = lines
     return result
 

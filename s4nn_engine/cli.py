@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--dense-samples", type=int, default=30,
                        help="samples timed for the dense simulation, which is slow (default 30)")
     bench.add_argument("--dataset", default="bundled", help="dataset for the timing (default bundled)")
+    bench.add_argument("--validation-fraction", type=float, default=0.1,
+                       help="share of the training file held out (mnist, fashion-mnist, idx; default 0.1); "
+                            "0 times the full training file with --full-epoch")
     bench.add_argument("--full-epoch", action="store_true",
                        help="also time one epoch over the dataset's whole training split")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
@@ -292,7 +295,7 @@ def _evaluate(args) -> int:
 def _bench(args) -> int:
     from s4nn_engine.benchmark import run_benchmark
 
-    splits = _load(args.dataset, 0.1)
+    splits = _load(args.dataset, args.validation_fraction)
     result = run_benchmark(splits, train_samples=args.train_samples, dense_samples=args.dense_samples,
                            full_epoch=args.full_epoch)
     if args.json:
