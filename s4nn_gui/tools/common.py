@@ -12,6 +12,7 @@ from PyQt6.QtWidgets import QWidget
 
 from s4nn_engine.metrics import OUTCOME_NAMES, Decisions, SampleResults, decide
 from s4nn_engine.network import Network, Trace
+from s4nn_gui.plots.common import LivePlot
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ RUNNING_REDRAW_INTERVAL_MS = 200
 SPLITS = ("validation", "test")
 
 
-class ToolView(QWidget):
+class ToolView(LivePlot):
     """Base of the tool views: redraws when something changed and the view is visible.
 
     Signal handlers call :meth:`_mark_dirty`. A visible view redraws at once
@@ -30,30 +31,16 @@ class ToolView(QWidget):
     """
 
     def __init__(self, state, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._state = state
-        self._dirty = True
+        super().__init__(state, parent)
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(RUNNING_REDRAW_INTERVAL_MS)
         self._redraw_timer.timeout.connect(self.refresh)
-        state.training_state_changed.connect(self._on_training_state_changed)
-
-    @property
-    def state(self):
-        return self._state
-
-    @property
-    def is_dirty(self) -> bool:
-        return self._dirty
 
     def refresh(self) -> None:
         """Redraw now if anything changed since the last redraw."""
         self._redraw_timer.stop()
-        if not self._dirty:
-            return
-        self._dirty = False
-        self._redraw()
+        super().refresh()
 
     def _mark_dirty(self, *_args) -> None:
         self._dirty = True
