@@ -322,7 +322,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             raise CheckpointError(
                 f"cannot load checkpoint {source}: the file is {kind}, so it is not an S4NN Explorer "
                 "checkpoint. Choose a .npz file saved by s4nn train or the window; import the "
-                "published S4NN weights with import_reference_weights."
+                "published S4NN weights with s4nn evaluate --reference-weights or the window's "
+                "File menu (import_reference_weights in Python)."
             )
         try:
             loaded = np.load(stream, allow_pickle=False)

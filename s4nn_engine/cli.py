@@ -10,13 +10,13 @@ import logging
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from s4nn_engine.config import SettingsError, make_settings
+from s4nn_engine.files import write_text_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="s4nn",
         description="Train and evaluate S4NN spiking networks (one spike per neuron) without a window.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log per-epoch details (DEBUG)")
+    verbosity = argparse.ArgumentParser(add_help=False)
+    verbosity.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                           help="log details, per-epoch figures included (DEBUG)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details, per-epoch figures included (DEBUG)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train a network and write checkpoints and a metrics CSV")
+    train = commands.add_parser("train", parents=[verbosity],
+                                help="train a network and write checkpoints and a metrics CSV")
     _add_dataset_options(train)
     train.add_argument("--hidden", type=_positive_int_list, default=[400],
                        help="hidden layer sizes, comma-separated (default 400)")
@@ -84,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true", help="print one JSON object per epoch instead of text")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint or the published S4NN weights")
+    evaluate = commands.add_parser("evaluate", parents=[verbosity],
+                                   help="evaluate a checkpoint or the published S4NN weights")
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, help="checkpoint written by s4nn train or the window")
     source.add_argument("--reference-weights", type=Path,
@@ -94,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="which split to evaluate (default test)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
-    bench = commands.add_parser("bench", help="time the engine against a dense NumPy simulation")
+    bench = commands.add_parser("bench", parents=[verbosity],
+                                help="time the engine against a dense NumPy simulation")
     bench.add_argument("--train-samples", type=int, default=2000,
                        help="training samples timed for the engine (default 2000)")
     bench.add_argument("--dense-samples", type=int, default=30,
@@ -134,6 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, DatasetError, CheckpointError, TrainingError) as error:
         print(f"s4nn {args.command}: error: {error}", file=sys.stderr)
         return EXIT_INVALID
+    except OSError as error:
+        # Folders and files the user named: --out, metrics.csv, settings.json.
+        print(f"s4nn {args.command}: error: {error.strerror or error}: {error.filename or ''}. "
+              "Check the path and its permissions.", file=sys.stderr)
+        return EXIT_INVALID
     except KeyboardInterrupt:
         print(f"s4nn {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -161,8 +172,10 @@ def _train(args) -> int:
         shuffle=not args.no_shuffle, dead_reset=not args.no_dead_reset, chunk_size=args.chunk_size,
     )
     out = args.out
+    if out.exists() and not out.is_dir():
+        raise SettingsError(f"--out {out} is a file; give a folder for the checkpoints and metrics.csv")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "settings.json").write_text(settings.to_json() + "\n")
+    write_text_atomically(out / "settings.json", settings.to_json() + "\n")
     trainer = Trainer(settings, splits, checkpoint_dir=out, dataset_name=args.dataset)
 
     bar = None
@@ -231,20 +244,7 @@ def _write_metrics_csv(path: Path, history: list[dict]) -> None:
                 value = ""
             row.append(value)
         writer.writerow(row)
-    _write_text_atomically(path, buffer.getvalue())
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, buffer.getvalue())
 
 
 def _json_safe(value):
@@ -294,6 +294,11 @@ def _evaluate(args) -> int:
 
 def _bench(args) -> int:
     from s4nn_engine.benchmark import run_benchmark
+
+    for name in ("train_samples", "dense_samples"):
+        value = getattr(args, name)
+        if value < 1:
+            raise SettingsError(f"--{name.replace('_', '-')} = {value} must be at least 1")
 
     splits = _load(args.dataset, args.validation_fraction)
     result = run_benchmark(splits, train_samples=args.train_samples, dense_samples=args.dense_samples,

@@ -21,12 +21,12 @@ import logging
 import math
 import os
 import secrets
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from s4nn_engine.config import Settings
+from s4nn_engine.files import write_text_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -120,16 +120,7 @@ class RunRecord:
         """Write ``run.json`` atomically (temporary file in the same folder, then ``os.replace``)."""
         self.path.mkdir(parents=True, exist_ok=True)
         text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
-        descriptor, temporary = tempfile.mkstemp(prefix=".run-", suffix=".json.tmp", dir=self.path)
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, self.path / RUN_FILE)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_text_atomically(self.path / RUN_FILE, text)
 
     def _remember_checkpoint(self, checkpoint: str | os.PathLike) -> None:
         path = Path(checkpoint)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import pytest
 
@@ -108,3 +109,32 @@ def test_bench_small(capsys):
     assert result["network"] == "784-400-10"
     assert result["engine_train_us_per_sample"] > 0
     assert result["dense_train_us_per_sample"] > result["engine_train_us_per_sample"]
+
+
+def test_train_out_is_file_rejected(tmp_path, capsys):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me\n")
+    code = main(["train", "--epochs", "1", "--out", str(existing)])
+    assert code == 2
+    assert "is a file" in capsys.readouterr().err
+    assert existing.read_text() == "keep me\n"
+
+
+def test_verbose_after_subcommand(tmp_path):
+    assert main(["train", "-v", "--hidden", "10", "--epochs", "1", "--out", str(tmp_path)]) == 0
+
+
+def test_bench_rejects_zero_samples(capsys):
+    assert main(["bench", "--train-samples", "0"]) == 2
+    assert "--train-samples = 0" in capsys.readouterr().err
+
+
+def test_outputs_follow_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        assert main(["train", "--hidden", "10", "--epochs", "1", "--out", str(tmp_path)]) == 0
+    finally:
+        os.umask(previous)
+    for name in ("metrics.csv", "settings.json", "last.npz"):
+        mode = (tmp_path / name).stat().st_mode & 0o777
+        assert mode == 0o644, f"{name} has mode {oct(mode)}"  # 0o666 less the umask 0o022
