@@ -338,6 +338,12 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
                 raise CheckpointError(
                     f"cannot load checkpoint {source}: reading a member failed ({error}). {_DAMAGED_HINT}"
                 ) from error
+            except (RecursionError, TypeError, AttributeError) as error:
+                # Metadata nested too deeply, or values of unexpected types deep in the JSON.
+                raise CheckpointError(
+                    f"cannot load checkpoint {source}: its metadata has an invalid structure "
+                    f"({type(error).__name__}: {error}). {_DAMAGED_HINT}"
+                ) from error
 
 
 def _read_checkpoint(source: Path, archive: np.lib.npyio.NpzFile) -> Checkpoint:
@@ -397,6 +403,8 @@ def _read_metadata(source: Path, archive: np.lib.npyio.NpzFile) -> dict:
         raise CheckpointError(
             f"{context}: the member {_METADATA_MEMBER} is invalid ({error}). {_DAMAGED_HINT}"
         ) from error
+    if not isinstance(raw, np.ndarray):
+        raise CheckpointError(f"{context}: the member {_METADATA_MEMBER} is not a NumPy array. {_DAMAGED_HINT}")
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise CheckpointError(
             f"{context}: {_METADATA_MEMBER} has dtype {raw.dtype} and shape {raw.shape}; expected "
@@ -404,7 +412,7 @@ def _read_metadata(source: Path, archive: np.lib.npyio.NpzFile) -> dict:
         )
     try:
         document = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_reject_json_constant)
-    except ValueError as error:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise CheckpointError(
             f"{context}: {_METADATA_MEMBER} is not valid JSON ({error}). {_DAMAGED_HINT}"
         ) from error
@@ -470,6 +478,8 @@ def _read_array(source: Path, archive: np.lib.npyio.NpzFile, name: str, shape: t
         array = archive[name]
     except ValueError as error:
         raise CheckpointError(f"{context}: the member {name} is invalid ({error}). {_DAMAGED_HINT}") from error
+    if not isinstance(array, np.ndarray):
+        raise CheckpointError(f"{context}: the member {name} is not a NumPy array. {_DAMAGED_HINT}")
     if array.shape != shape:
         raise CheckpointError(
             f"{context}: {name} has shape {array.shape}, but network_config requires {shape}. {_DAMAGED_HINT}"

@@ -21,6 +21,7 @@ from s4nn_engine.files import write_text_atomically
 logger = logging.getLogger(__name__)
 
 EXIT_INVALID = 2
+RUN_OUTPUTS = ("last.npz", "best.npz", "metrics.csv")
 EXIT_INTERRUPTED = 130
 
 
@@ -85,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--chunk-size", type=int, default=500, help="samples between progress updates (default 500)")
     train.add_argument("--out", type=Path, default=Path("s4nn-run"),
                        help="folder for last.npz, best.npz and metrics.csv (default ./s4nn-run)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the checkpoints and metrics of an earlier run in --out")
     train.add_argument("--json", action="store_true", help="print one JSON object per epoch instead of text")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -174,6 +177,12 @@ def _train(args) -> int:
     out = args.out
     if out.exists() and not out.is_dir():
         raise SettingsError(f"--out {out} is a file; give a folder for the checkpoints and metrics.csv")
+    earlier = [name for name in RUN_OUTPUTS if (out / name).exists()]
+    if earlier and not args.overwrite:
+        raise SettingsError(
+            f"--out {out} already contains {', '.join(earlier)} from an earlier run; choose another "
+            "folder, or pass --overwrite to replace them"
+        )
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomically(out / "settings.json", settings.to_json() + "\n")
     trainer = Trainer(settings, splits, checkpoint_dir=out, dataset_name=args.dataset)
@@ -275,7 +284,10 @@ def _evaluate(args) -> int:
         raise SettingsError(
             f"the network has {network.layer_sizes[0]} inputs but {args.dataset} images have {pixels} pixels"
         )
-    metrics, _, _ = network.evaluate(split.images, split.labels)
+    try:
+        metrics, _, _ = network.evaluate(split.images, split.labels)
+    except ValueError as error:
+        raise SettingsError(f"cannot evaluate {args.dataset} {args.split}: {error}") from error
     summary = metrics.to_dict()
     summary["dataset"] = args.dataset
     summary["split"] = args.split
@@ -301,6 +313,8 @@ def _bench(args) -> int:
             raise SettingsError(f"--{name.replace('_', '-')} = {value} must be at least 1")
 
     splits = _load(args.dataset, args.validation_fraction)
+    if splits.train is None or len(splits.train) == 0:
+        raise SettingsError(f"dataset {args.dataset} has no training split; give a dataset with training images")
     result = run_benchmark(splits, train_samples=args.train_samples, dense_samples=args.dense_samples,
                            full_epoch=args.full_epoch)
     if args.json:

@@ -219,11 +219,15 @@ class Settings:
         if not isinstance(data, dict):
             raise SettingsError(f"settings must be a JSON object, got {type(data).__name__}")
         _check_keys("settings", data, cls)
-        settings = cls(
-            network=NetworkConfig.from_dict(data["network"]),
-            learning=LearningConfig.from_dict(data["learning"]),
-            training=TrainingConfig.from_dict(data["training"]),
-        )
+        try:
+            settings = cls(
+                network=NetworkConfig.from_dict(data["network"]),
+                learning=LearningConfig.from_dict(data["learning"]),
+                training=TrainingConfig.from_dict(data["training"]),
+            )
+        except TypeError as error:
+            # For example a number where a list of per-layer values belongs.
+            raise SettingsError(f"settings have a value of the wrong type: {error}") from error
         settings.validate()
         return settings
 
@@ -283,7 +287,12 @@ def spread_per_layer(name: str, values: Any, n_layers: int) -> tuple:
     """Expand a per-layer setting to exactly ``n_layers`` entries (see ``make_settings``)."""
     if isinstance(values, (int, float)) and not isinstance(values, bool):
         return (values,) * n_layers
-    values = list(values)
+    try:
+        values = list(values)
+    except TypeError:
+        raise SettingsError(
+            f"{name} = {values!r} is invalid; give one number, or one per weight layer"
+        ) from None
     if name == "init_ranges" and len(values) == 2 and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
     ):

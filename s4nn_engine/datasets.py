@@ -37,6 +37,8 @@ IDX_SPEC_PREFIX = "idx:"
 
 BUNDLED_FILE_NAME = "mnist_bundled.npz"
 CLASS_NAMES_FILE_NAME = "class_names.txt"
+MAX_CLASSES = 1000  # one output neuron per class; more points at a corrupt labels file
+MAX_IDX_DIMENSIONS = 8
 DATA_DIR_ENV = "S4NN_DATA_DIR"
 
 DIGIT_CLASS_NAMES = tuple(str(digit) for digit in range(10))
@@ -276,6 +278,10 @@ def _parse_idx(data: bytes, path: Path) -> np.ndarray:
     n_dims = data[3]
     if n_dims == 0:
         raise DatasetError(f"{path} declares 0 dimensions, but an IDX array needs at least one")
+    if n_dims > MAX_IDX_DIMENSIONS:
+        raise DatasetError(
+            f"{path} declares {n_dims} dimensions; images have 3 and labels 1, so the file is corrupt"
+        )
 
     header_size = 4 + 4 * n_dims
     if len(data) < header_size:
@@ -313,6 +319,9 @@ def _read_image_label_pair(images_path: Path, labels_path: Path) -> tuple[np.nda
             f"{images_path} contains an array of shape {images.shape}, "
             f"but images need shape (n, height, width)"
         )
+    if images.shape[1] == 0 or images.shape[2] == 0:
+        raise DatasetError(f"{images_path} contains images of size {images.shape[1]}×{images.shape[2]}, "
+                           "which have no pixels; the file is corrupt")
     if images.dtype != np.uint8:
         raise DatasetError(
             f"{images_path} contains {images.dtype} values, but images must be uint8 (IDX type code 0x08)"
@@ -582,6 +591,11 @@ def _load_idx_folder(folder: Path, validation_fraction: float, seed: int) -> Dat
             arrays[split] = (images, labels, f"{pair[0]} + {pair[1].name}")
 
     max_label = max((int(labels.max()) for _, labels, _ in arrays.values() if len(labels)), default=0)
+    if max_label >= MAX_CLASSES:
+        raise DatasetError(
+            f"{folder} has a label {max_label}, but at most {MAX_CLASSES} classes (labels 0 … "
+            f"{MAX_CLASSES - 1}) are supported, one output neuron each. Check the labels file"
+        )
     names_path = folder / CLASS_NAMES_FILE_NAME
     if names_path.is_file():
         class_names = _read_class_names(names_path, max_label)

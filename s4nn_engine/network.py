@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -10,7 +11,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from s4nn_engine import kernels
-from s4nn_engine.config import NetworkConfig, SettingsError
+from s4nn_engine.config import LearningConfig, NetworkConfig, SettingsError
 from s4nn_engine.encoding import encode
 from s4nn_engine.metrics import Metrics, SampleResults, score, summarise
 
@@ -85,7 +86,7 @@ class Network:
         self._w_offsets = np.concatenate([[0], np.cumsum(blocks)]).astype(np.int64)
         self._n_offsets = np.concatenate([[0], np.cumsum(sizes[1:])]).astype(np.int64)
         self._t_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self._flat_u = np.empty(int(self._w_offsets[-1]), dtype=np.float64)
+        self._flat_u = _allocate_weights(config, int(self._w_offsets[-1]))
         self._scales = np.ones(config.n_layers, dtype=np.float64)
         self.set_weights(weights)
 
@@ -115,6 +116,7 @@ class Network:
                    class_names: Sequence[str] | None = None) -> "Network":
         """Draw every layer's weights from its uniform initial range."""
         config.validate()
+        _allocate_weights(config, sum(a * b for a, b in zip(config.layer_sizes[:-1], config.layer_sizes[1:])))
         weights = [
             rng.uniform(low, high, size=(config.layer_sizes[l], config.layer_sizes[l - 1]))
             for l, (low, high) in enumerate(config.init_ranges, start=1)
@@ -180,6 +182,8 @@ class Network:
 
     def set_layer_weights(self, layer: int, matrix: np.ndarray) -> None:
         """Replace the weights of one layer (1 … L)."""
+        if not 1 <= layer <= self.n_layers:
+            raise SettingsError(f"layer = {layer} is out of range; valid: 1 … {self.n_layers}")
         weights = self.weights()
         weights[layer - 1] = matrix
         self.set_weights(weights)
@@ -240,16 +244,14 @@ class Network:
             raise ValueError(
                 f"input spike times have shape {x_times.shape}; expected (samples, {self.layer_sizes[0]})"
             )
-        if x_times.dtype != np.int16:
-            if not np.issubdtype(x_times.dtype, np.integer):
-                raise ValueError(f"input spike times must be integers, got {x_times.dtype}")
-            x_times = x_times.astype(np.int16)
+        if not np.issubdtype(x_times.dtype, np.integer):
+            raise ValueError(f"input spike times must be integers, got {x_times.dtype}")
         if x_times.size and (x_times.min() < 0 or x_times.max() > self.t_max):
             raise ValueError(
                 f"input spike times must lie in 0 … t_max = {self.t_max}; "
                 f"got {x_times.min()} … {x_times.max()}"
             )
-        return np.ascontiguousarray(x_times)
+        return np.ascontiguousarray(x_times, dtype=np.int16)
 
     def forward(self, x_times: np.ndarray, *, parallel: bool = True,
                 threshold_overrides: Mapping[tuple[int, int], float] | None = None) -> ForwardResult:
@@ -284,7 +286,10 @@ class Network:
     def evaluate(self, images: np.ndarray, labels: np.ndarray, *, parallel: bool = True,
                  x_times: np.ndarray | None = None) -> tuple[Metrics, SampleResults, ForwardResult]:
         """Forward ``images`` (or pre-encoded ``x_times``) and score them against class ``labels``."""
-        labels = np.asarray(labels, dtype=np.int64)
+        labels = np.asarray(labels)
+        if labels.size and not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"labels must be integers (class indices), got {labels.dtype}")
+        labels = labels.astype(np.int64)
         if x_times is None:
             x_times = self.encode(images)
         if labels.shape != (x_times.shape[0],):
@@ -318,6 +323,12 @@ class Network:
         """
         x_times = self._check_inputs(np.asarray(x_times).reshape(1, -1))[0]
         t_max = self.t_max
+        if label is not None:
+            LearningConfig(
+                learning_rates=tuple(learning_rates) if learning_rates is not None else (1.0,) * self.n_layers,
+                l2=tuple(l2) if l2 is not None else (0.0,) * self.n_layers,
+                gamma=gamma,
+            ).validate(self.n_layers, t_max)
         thetas = self.neuron_thresholds(threshold_overrides)
         n_neurons = int(self._n_offsets[-1])
         potentials = np.empty(n_neurons * t_max, dtype=np.float64)
@@ -379,3 +390,32 @@ class Network:
             before = self._block(l) * self._scales[l - 1]
             changes.append(np.ascontiguousarray((after - before).T))
         return targets, errors, layer_deltas, tuple(changes)
+
+
+def _allocate_weights(config: NetworkConfig, count: int) -> np.ndarray:
+    """Allocate the flat weight buffer, turning an out-of-memory failure into a SettingsError.
+
+    Training keeps about three copies of the weights (the network, the backup of
+    the last finite weights, and a snapshot for reports), so a network whose three
+    copies exceed the physical memory is rejected before anything is allocated.
+    Without the check, Linux may grant the memory lazily and kill the process later.
+    """
+    needed = 3 * count * 8
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        physical = None
+    if physical is not None and needed > physical:
+        raise SettingsError(
+            f"a network with layers {config.layer_sizes} needs about {needed / 2**30:.1f} GiB for "
+            f"its weights during training, more than this machine's {physical / 2**30:.1f} GiB; "
+            "choose smaller layers"
+        )
+    try:
+        return np.empty(count, dtype=np.float64)
+    except (MemoryError, ValueError) as error:
+        gib = count * 8 / 2**30
+        raise SettingsError(
+            f"a network with layers {config.layer_sizes} needs {gib:.1f} GiB for its weights alone, "
+            f"which could not be allocated ({type(error).__name__}); choose smaller layers"
+        ) from error

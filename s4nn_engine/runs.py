@@ -193,21 +193,49 @@ class RunStore:
     def __init__(self, root: str | os.PathLike | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else default_runs_dir()
 
+    def reserve(self) -> Path:
+        """Create an empty run folder with its ``checkpoints/`` subfolder and return the folder's path.
+
+        A trainer can write its checkpoints into ``path / "checkpoints"`` before the
+        run has anything to record; :meth:`create` with ``folder=path`` then writes
+        the run's ``run.json`` there. :meth:`list_runs` skips a folder without
+        ``run.json``, and :meth:`release` removes one that stayed empty.
+        """
+        path = self._new_folder(dt.datetime.now(dt.timezone.utc))
+        (path / CHECKPOINT_FOLDER).mkdir()
+        return path
+
+    def release(self, folder: str | os.PathLike) -> bool:
+        """Remove a reserved run folder if it contains nothing but an empty ``checkpoints/``; returns True if removed."""
+        path = Path(folder)
+        checkpoints = path / CHECKPOINT_FOLDER
+        try:
+            if any(entry.name != CHECKPOINT_FOLDER for entry in path.iterdir()) or any(checkpoints.iterdir()):
+                return False
+            checkpoints.rmdir()
+            path.rmdir()
+        except OSError as error:
+            logger.warning("could not remove the unused run folder %s: %s", path, error)
+            return False
+        return True
+
     def create(self, settings: Settings, dataset_name: str, dataset_checksum: str, *, name: str = "",
-               metadata: Mapping[str, Any] | None = None) -> RunRecord:
-        """Start a new run folder named ``<UTC timestamp>-<6 hex digits>`` and write its ``run.json``."""
-        self.root.mkdir(parents=True, exist_ok=True)
+               metadata: Mapping[str, Any] | None = None, folder: str | os.PathLike | None = None) -> RunRecord:
+        """Start a run and write its ``run.json``.
+
+        The run gets a new folder named ``<UTC timestamp>-<6 hex digits>``, or
+        ``folder``, a folder from :meth:`reserve` that has no ``run.json`` yet.
+        """
         now = dt.datetime.now(dt.timezone.utc)
-        for _ in range(100):
-            run_id = f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-            path = self.root / run_id
-            try:
-                path.mkdir()
-            except FileExistsError:
-                continue
-            break
+        if folder is None:
+            path = self._new_folder(now)
         else:
-            raise RunStoreError(f"could not create a new run folder in {self.root}; every id tried exists")
+            path = Path(folder)
+            if path.parent.resolve() != self.root.resolve() or not path.is_dir():
+                raise RunStoreError(f"{path} is not a reserved run folder in {self.root}; use RunStore.reserve()")
+            if (path / RUN_FILE).exists():
+                raise RunStoreError(f"{path} already contains a run ({RUN_FILE}); reserve a new folder")
+        run_id = path.name
 
         record = RunRecord(
             run_id=run_id,
@@ -220,10 +248,22 @@ class RunStore:
             seed=settings.training.seed,
             metadata=_json_safe(dict(metadata or {})),
         )
-        record.checkpoint_dir.mkdir()
+        record.checkpoint_dir.mkdir(exist_ok=True)
         record.save()
         logger.info("run %s created in %s", run_id, self.root)
         return record
+
+    def _new_folder(self, now: dt.datetime) -> Path:
+        """Create and return a run folder named ``<UTC timestamp>-<6 hex digits>`` that did not exist."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for _ in range(100):
+            path = self.root / f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            return path
+        raise RunStoreError(f"could not create a new run folder in {self.root}; every id tried exists")
 
     def load(self, run_id: str) -> RunRecord:
         """Read one run; raises :class:`RunStoreError` when it is missing or its ``run.json`` is invalid."""

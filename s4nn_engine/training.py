@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from s4nn_engine import kernels
-from s4nn_engine.config import LearningConfig, Settings, SettingsError
+from s4nn_engine.config import LearningConfig, Settings, SettingsError, spread_per_layer
 from s4nn_engine.encoding import encode
 from s4nn_engine.metrics import CLEAN, SILENT, Metrics, SampleResults, score, summarise
 from s4nn_engine.network import Network, Trace
@@ -300,6 +300,10 @@ class Trainer:
         They are validated now (:class:`SettingsError` names a bad value) and
         applied before the next chunk. Per-layer values take one entry per weight layer.
         """
+        n_layers = self._settings.network.n_layers
+        for name in ("thresholds", "learning_rates", "l2"):
+            if name in changes:
+                changes[name] = spread_per_layer(name, changes[name], n_layers)
         unknown = set(changes) - set(LIVE_SETTINGS)
         if unknown:
             raise SettingsError(
@@ -451,8 +455,10 @@ class Trainer:
             np.copyto(network._flat_u, self._backup_u)
             np.copyto(network._scales, self._backup_scales)
             raise TrainingError(
-                "the weights stopped being finite (overflow); the last finite weights were kept. "
-                f"Lower the learning rates (now {list(learning.learning_rates)}) and start again"
+                "the weights stopped being finite (overflow), so training stopped and the weights "
+                "from before the failing chunk were restored; checkpoints already written are those "
+                f"of completed epochs. Lower the learning rates (now {list(learning.learning_rates)}) "
+                "and start again"
             )
         return score(out_times, v_cross, v_last, v_ref, self._train_labels[chunk],
                      network.row_classes, settings.network.t_max)

@@ -783,3 +783,27 @@ def test_text_file_raises_not_zip(tmp_path):
     with pytest.raises(CheckpointError, match="not a ZIP archive") as raised:
         load_checkpoint(path)
     assert str(path) in str(raised.value)
+
+
+def test_deeply_nested_metadata_raises(tmp_path):
+    # JSON nested 100,000 levels deep exceeds Python's recursion limit while parsing.
+    path = tmp_path / "deep.npz"
+    deep = "[" * 100_000 + "]" * 100_000
+    text = '{"format": "s4nn-explorer checkpoint", "metadata": ' + deep + "}"
+    with open(path, "wb") as stream:
+        np.savez(stream, metadata_json=np.frombuffer(text.encode(), dtype=np.uint8))
+
+    with pytest.raises(CheckpointError) as raised:
+        load_checkpoint(path)
+    assert str(path) in str(raised.value)
+
+
+def test_non_array_member_raises(tmp_path):
+    import zipfile as zip_module
+
+    path = tmp_path / "raw.npz"
+    with zip_module.ZipFile(path, "w") as archive:
+        archive.writestr("metadata_json", b"not an npy member")
+
+    with pytest.raises(CheckpointError, match="not a NumPy array|missing"):
+        load_checkpoint(path)

@@ -138,3 +138,15 @@ def test_outputs_follow_umask(tmp_path):
     for name in ("metrics.csv", "settings.json", "last.npz"):
         mode = (tmp_path / name).stat().st_mode & 0o777
         assert mode == 0o644, f"{name} has mode {oct(mode)}"  # 0o666 less the umask 0o022
+
+
+def test_train_keeps_earlier_run(tmp_path, capsys):
+    assert main(["train", "--hidden", "10", "--epochs", "1", "--out", str(tmp_path)]) == 0
+    before = (tmp_path / "best.npz").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--hidden", "10", "--epochs", "1", "--seed", "5", "--out", str(tmp_path)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "best.npz").read_bytes() == before
+    assert main(["train", "--hidden", "10", "--epochs", "1", "--seed", "5", "--out", str(tmp_path),
+                 "--overwrite"]) == 0
+    assert (tmp_path / "best.npz").read_bytes() != before
