@@ -206,7 +206,7 @@ class RunStore:
         return path
 
     def release(self, folder: str | os.PathLike) -> bool:
-        """Remove a reserved run folder if it contains nothing but an empty ``checkpoints/``; returns True if removed."""
+        """Remove a reserved run folder that contains nothing but an empty ``checkpoints/``; return True if removed."""
         path = Path(folder)
         checkpoints = path / CHECKPOINT_FOLDER
         try:

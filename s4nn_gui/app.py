@@ -12,6 +12,7 @@ from PyQt6.QtWidgets import QApplication
 
 from s4nn_engine.config import SettingsError, make_settings
 from s4nn_engine.datasets import DatasetError, load_dataset
+from s4nn_gui.dataset_messages import has_training_split, load_failure_message, missing_training_split_message
 from s4nn_gui.main_window import GUI_CHUNK_SIZE, MainWindow
 
 logger = logging.getLogger(__name__)
@@ -65,14 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_with_fallback(spec: str) -> tuple[object, str, str]:
-    """Load ``spec``; on failure load the bundled dataset. Returns (splits, spec used, error message or "")."""
+    """Load ``spec``; when it fails or has no training split, load the bundled dataset.
+
+    Returns (splits, spec used, message for the user or ""). The message starts
+    with what to do and ends with the loader's error.
+    """
     try:
-        return load_dataset(spec), spec, ""
+        splits = load_dataset(spec)
     except DatasetError as error:
         if spec == FALLBACK_DATASET:
             raise
         logger.error("could not load dataset %s: %s; using the bundled dataset", spec, error)
-        return load_dataset(FALLBACK_DATASET), FALLBACK_DATASET, str(error)
+        return load_dataset(FALLBACK_DATASET), FALLBACK_DATASET, load_failure_message(spec, error)
+    if not has_training_split(splits):
+        message = missing_training_split_message(spec)
+        logger.error("%s; using the bundled dataset", message)
+        return load_dataset(FALLBACK_DATASET), FALLBACK_DATASET, message
+    return splits, spec, ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     if dataset_error:
         window.show_error("Dataset not available",
-                          f"Could not load {args.dataset}: {dataset_error}\n\nThe bundled MNIST subset is used instead.")
+                          f"Could not use {args.dataset}; the window shows the bundled MNIST digits instead.\n\n"
+                          f"{dataset_error}")
     if args.checkpoint is not None:
         window.open_checkpoint(args.checkpoint)
     if args.autostart:

@@ -52,6 +52,8 @@ MAX_EPOCHS = 100_000
 MAX_SEED = 2**63 - 1
 INVALID_STYLE = "QLineEdit { border: 2px solid #d9534f; }"
 NEEDS_RESET_STYLE = "color: #e69500; font-size: 8pt;"
+# Dark text on pale amber, readable with light and dark palettes alike.
+NOTE_STYLE = "QLabel { background: #fff3cd; color: #4d3800; border-left: 3px solid #e69500; padding: 4px; }"
 
 # Dataset choices: (spec, label). The IDX entry's spec gets the folder appended.
 DATASET_CHOICES = (
@@ -309,7 +311,8 @@ class ControlsPanel(QWidget):
         self.preset_combo.activated.connect(self._on_preset_activated)
         self.preset_note = QLabel()
         self.preset_note.setWordWrap(True)
-        self.preset_note.setStyleSheet("color: palette(mid); font-size: 8pt;")
+        # Normal text colour and size: the note explains the preset's figures, so it must be easy to read.
+        self.preset_note.setStyleSheet("color: palette(window-text);")
         self.preset_note.hide()
         layout.addWidget(self.preset_combo)
         layout.addWidget(self.preset_note)
@@ -821,6 +824,12 @@ class ProbePanel(QWidget):
         body.addWidget(self.image_label)
         body.addWidget(self.decision_label, 1)
         layout.addLayout(body)
+        self.note_label = QLabel()
+        self.note_label.setWordWrap(True)
+        self.note_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.note_label.setStyleSheet(NOTE_STYLE)
+        self.note_label.hide()
+        layout.addWidget(self.note_label)
         layout.addStretch(1)
 
         state.probe_changed.connect(self._show_probe)
@@ -829,6 +838,14 @@ class ProbePanel(QWidget):
             self._show_probe(state.probe)
         if state.trace is not None:
             self._show_trace(state.trace)
+
+    def set_note(self, text: str) -> None:
+        """Show a caveat about the figures of the current network and data under the decision; "" hides it."""
+        self.note_label.setText(text)
+        self.note_label.setVisible(bool(text))
+
+    def note(self) -> str:
+        return self.note_label.text() if not self.note_label.isHidden() else ""
 
     def set_splits(self, splits) -> None:
         """Offer the splits of a newly loaded dataset."""

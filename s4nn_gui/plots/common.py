@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pyqtgraph as pg
+from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import QWidget
 
@@ -104,6 +105,23 @@ def tile_shape(n_inputs: int, image_shape: Sequence[int] | None) -> tuple[int, i
         return side, side
     rows, columns = near_square_grid(n_inputs)
     return rows, columns
+
+
+class ShrinkableLabel(pg.LabelItem):
+    """A pyqtgraph label whose preferred width is its text's width but whose minimum width is 0.
+
+    ``pg.LabelItem`` makes its text width the minimum width, so a long title
+    widens its layout beyond the widget and pushes items beside it out of view.
+    This one lets the layout shrink it, and a text wider than the label then
+    runs past its edges.
+    """
+
+    def updateMin(self) -> None:
+        super().updateMin()
+        self.setMinimumWidth(0)
+        height = self._sizeHint[Qt.SizeHint.MinimumSize][1]
+        self._sizeHint[Qt.SizeHint.MinimumSize] = (0, height)
+        self.updateGeometry()
 
 
 class LivePlot(QWidget):

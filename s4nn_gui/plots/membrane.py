@@ -10,13 +10,14 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
-from s4nn_gui.plots.common import (HIDDEN_COLOUR, OUTPUT_COLOUR, LivePlot, class_colour, hidden_colour,
-                                   layer_name)
+from s4nn_gui.plots.common import (HIDDEN_COLOUR, OUTPUT_COLOUR, LivePlot, ShrinkableLabel, class_colour,
+                                   hidden_colour, layer_name)
 
 logger = logging.getLogger(__name__)
 
 MAX_HIDDEN_CURVES = 12
-LABEL_FILL = (0, 0, 0, 170)  # translucent background that keeps threshold labels readable over curves
+THRESHOLD_TICK_COLOUR = "#f0f0f0"
+LEGEND_WIDTH = 90  # pixels
 _ENTRY_PATTERN = re.compile(r"^(?:(\d+)\s*:\s*)?(\d+)$")
 
 MEMBRANE_TOOLTIP = (
@@ -129,7 +130,11 @@ class MembranePlot(LivePlot):
         layout.addWidget(self._graphics, 1)
 
     def _build_plot(self) -> None:
-        plot = self._graphics.addPlot()
+        ## The title is a label of its own that the layout may shrink, so that a long title never
+        ## pushes the legend out of the widget.
+        self._title_label = ShrinkableLabel("", size="9pt")
+        self._graphics.addItem(self._title_label, row=0, col=0)
+        plot = self._graphics.addPlot(row=1, col=0)
         plot.setLabel("bottom", "time step t")
         plot.setLabel("left", "membrane potential V(t)")
         plot.showGrid(x=True, y=True, alpha=0.15)
@@ -137,17 +142,27 @@ class MembranePlot(LivePlot):
         self._plot = plot
         ## The legend sits in its own column so that it never hides a curve.
         self._legend = pg.LegendItem(labelTextSize="8pt")
-        self._graphics.addItem(self._legend, row=0, col=1)
+        self._graphics.addItem(self._legend, row=1, col=1)
+        # Wide enough for "8 (label)" and "h1 #123", because the layout would otherwise give that room to the θ axis.
+        self._graphics.ci.layout.setColumnMinimumWidth(1, LEGEND_WIDTH)
 
+        ## The θ values are written on the right axis, level with their lines, so that no label
+        ## lies over the curves.
+        plot.showAxis("right")
+        self._threshold_axis = plot.getAxis("right")
+        self._threshold_axis.setTextPen(THRESHOLD_TICK_COLOUR)
+        self._threshold_axis.setTicks([[], []])
         self._output_threshold = pg.InfiniteLine(angle=0, movable=False,
-                                                 pen=pg.mkPen(OUTPUT_COLOUR, width=1, style=Qt.PenStyle.DashLine),
-                                                 label="θ output = {value:.4g}", labelOpts={"position": 0.97, "anchors": [(1, 1), (1, 1)],
-                                                            "fill": LABEL_FILL})
+                                                 pen=pg.mkPen(OUTPUT_COLOUR, width=1, style=Qt.PenStyle.DashLine))
         self._output_threshold.setZValue(5)
+        # A bound method, not a lambda: a lambda would keep this widget alive after Qt deletes it,
+        # and its later garbage collection deletes items that a scene still holds.
+        self._output_threshold.sigPositionChanged.connect(self._on_threshold_moved)
         self._output_threshold.sigDragged.connect(self._on_threshold_dragged)
         self._output_threshold.sigPositionChangeFinished.connect(self._on_threshold_released)
         plot.addItem(self._output_threshold, ignoreBounds=False)
         self._hidden_thresholds: dict[int, pg.InfiniteLine] = {}
+        self._threshold_tick_list: list[tuple[float, str]] = []
 
         self._step_line = pg.InfiniteLine(angle=90, movable=False,
                                           pen=pg.mkPen("#ffffff", width=1, style=Qt.PenStyle.DotLine))
@@ -249,6 +264,13 @@ class MembranePlot(LivePlot):
             else "Threshold θ of the output layer: a neuron fires one step after V rises above it."
         )
 
+    def title_text(self) -> str:
+        return self._title_label.text
+
+    def threshold_ticks(self) -> list[tuple[float, str]]:
+        """Return the (value, text) labels of the drawn threshold lines on the right axis."""
+        return list(self._threshold_tick_list)
+
     def threshold_line(self) -> pg.InfiniteLine:
         """Return the output threshold line (draggable after ``set_threshold_editable(True)``)."""
         return self._output_threshold
@@ -266,6 +288,10 @@ class MembranePlot(LivePlot):
 
     def target_markers(self) -> pg.ScatterPlotItem:
         return self._target_markers
+
+    def plot_item(self) -> pg.PlotItem:
+        """Return the PlotItem of the curves (its title is a separate label above it)."""
+        return self._plot
 
     def plot_items(self) -> pg.GraphicsLayout:
         """Return the GraphicsLayout holding the plot, for a pyqtgraph exporter."""
@@ -377,13 +403,14 @@ class MembranePlot(LivePlot):
 
         if not self._output_threshold.moving:
             self._output_threshold.setValue(output_theta)
+        self._update_threshold_ticks()
         self._step_line.setVisible(self._current_step is not None)
         if self._current_step is not None:
             self._step_line.setValue(min(self._current_step, t_max))
         self._plot.setXRange(0, t_max, padding=0.01)
         self._plot.enableAutoRange(axis=pg.ViewBox.YAxis)
         self._plot.setLimits(xMin=-0.05 * t_max, xMax=1.05 * t_max)
-        self._plot.setTitle(self._title(trace, network), size="9pt")
+        self._title_label.setText(self._title(trace, network), size="9pt")
 
     def _draw_hidden(self, trace, steps, end, fire_x, fire_y, fire_brush, fire_data) -> None:
         t_max = trace.t_max
@@ -437,17 +464,28 @@ class MembranePlot(LivePlot):
             line.setVisible(True)
 
     def _make_hidden_threshold_line(self, layer: int) -> pg.InfiniteLine:
-        # Labels of successive layers sit at different places along the line,
-        # because layers often share one θ and their lines then coincide.
-        label_options = {"position": 0.03 + 0.2 * ((layer - 1) % 4), "anchors": [(0, 1), (0, 1)],
-                         "fill": LABEL_FILL}
         line = pg.InfiniteLine(angle=0, movable=False,
-                               pen=pg.mkPen(HIDDEN_COLOUR, width=1, style=Qt.PenStyle.DashLine),
-                               label=f"θ hidden {layer} = {{value:.4g}}", labelOpts=label_options)
+                               pen=pg.mkPen(HIDDEN_COLOUR, width=1, style=Qt.PenStyle.DashLine))
         line.setToolTip(f"Threshold θ of hidden layer {layer}.")
-        line.setZValue(5)  # above the curves, so that the label stays readable
+        line.setZValue(5)
         self._plot.addItem(line)
         return line
+
+    def _on_threshold_moved(self, _line) -> None:
+        self._update_threshold_ticks()
+
+    def _update_threshold_ticks(self) -> None:
+        """Label each drawn θ line on the right axis ("θ h1, out = 100"); lines with equal values share a label."""
+        names_by_value: dict[float, list[str]] = {}
+        lines = [(f"h{layer}", line) for layer, line in sorted(self._hidden_thresholds.items()) if line.isVisible()]
+        lines.append(("out", self._output_threshold))
+        for name, line in lines:
+            names_by_value.setdefault(round(float(line.value()), 6), []).append(name)
+        ticks = []
+        for value, names in names_by_value.items():
+            ticks.append((value, f"θ {', '.join(names)} = {value:.4g}"))
+        self._threshold_tick_list = ticks
+        self._threshold_axis.setTicks([ticks, []])
 
     def _draw_override(self, item: pg.PlotDataItem, theta: float, layer_theta: float, colour, t_max: int) -> None:
         if theta == layer_theta:
@@ -476,7 +514,7 @@ class MembranePlot(LivePlot):
         self._message.setText(message)
         self._message.setPos(0.5, 0.5)
         self._plot.setRange(xRange=(0, 1), yRange=(0, 1))
-        self._plot.setTitle("")
+        self._title_label.setText("", size="9pt")
 
     def _title(self, trace, network) -> str:
         probe = self._state.probe

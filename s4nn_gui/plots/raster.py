@@ -102,6 +102,9 @@ class RasterPlot(LivePlot):
         self._current_step = None if step is None else max(0, int(step))
         self._mark_dirty()
 
+    def current_step(self) -> int | None:
+        return self._current_step
+
     def scatter_items(self) -> list[pg.ScatterPlotItem]:
         """Return one scatter item per layer, input first."""
         return list(self._scatters)

@@ -20,6 +20,11 @@ WEIGHTS_TOOLTIP = (
     "input image: red pixels excite the neuron, blue pixels inhibit it, white is 0. Click a tile to "
     "follow that neuron in the other views."
 )
+CHANGE_TOOLTIP = (
+    "Show the weight change ΔW that the last Step made to the first hidden layer, with the same colours "
+    "(red: the weight grew, blue: it shrank). Untick to see the weights themselves. Training on, "
+    "resetting or loading another network returns to the weights."
+)
 NORMALISE_TOOLTIP = (
     "Scale each tile by its own largest |w|, so that neurons with small weights show their pattern too. "
     "The colour bar then reads as a fraction of each tile's maximum."
@@ -55,6 +60,11 @@ class WeightMapPlot(LivePlot):
     because only that layer's inputs are pixels. A network without hidden
     layers shows its output layer. The colour levels are symmetric, ±max|w|.
 
+    After a Step (``state.step_trained``) the map shows the change ΔW that the
+    step made to the same layer, and a check box switches between ΔW and the
+    weights. The change is dropped when training runs again or the shown
+    network no longer has the step's weights (a reset or a loaded network).
+
     Signals
     -------
     neuron_clicked(int)
@@ -71,14 +81,23 @@ class WeightMapPlot(LivePlot):
         self._tile: tuple[int, int] = (1, 1)
         self._grid: tuple[int, int] = (0, 0)
         self._geometry_key: tuple | None = None
+        self._shown: np.ndarray | None = None
+        self._step_change: np.ndarray | None = None
+        self._step_weights: np.ndarray | None = None
+        self._step_sample = 0
 
+        self._change_box = QCheckBox("show last step's change")
+        self._change_box.setToolTip(CHANGE_TOOLTIP)
+        self._change_box.toggled.connect(self._on_display_option_toggled)
+        self._change_box.hide()
         self._normalise_box = QCheckBox("scale each tile separately")
         self._normalise_box.setToolTip(NORMALISE_TOOLTIP)
-        self._normalise_box.toggled.connect(self._on_normalise_toggled)
+        self._normalise_box.toggled.connect(self._on_display_option_toggled)
         self._hover_label = QLabel(" ")
         self._hover_label.setToolTip("The weight under the mouse pointer.")
         controls = QHBoxLayout()
         controls.setContentsMargins(4, 2, 4, 0)
+        controls.addWidget(self._change_box)
         controls.addWidget(self._normalise_box)
         controls.addStretch(1)
         controls.addWidget(self._hover_label)
@@ -94,6 +113,8 @@ class WeightMapPlot(LivePlot):
         self.setToolTip(WEIGHTS_TOOLTIP)
 
         state.network_changed.connect(self._mark_dirty)
+        state.step_trained.connect(self._on_step_trained)
+        state.training_state_changed.connect(self._on_training_state_for_change)
         self._mark_dirty()
 
     def _build_view(self) -> None:
@@ -132,6 +153,20 @@ class WeightMapPlot(LivePlot):
 
     def highlighted(self) -> set[int]:
         return set(self._highlighted)
+
+    def is_showing_step_change(self) -> bool:
+        """Return whether the map shows the last Step's ΔW instead of the weights."""
+        return self._step_change is not None and self._change_box.isChecked()
+
+    def set_showing_step_change(self, shown: bool) -> None:
+        """Switch between the last Step's ΔW (when there is one) and the weights."""
+        self._change_box.setChecked(bool(shown))
+
+    def step_change_box(self) -> QCheckBox:
+        return self._change_box
+
+    def title_text(self) -> str:
+        return self._title.text
 
     def select_neuron(self, neuron: int | None, *, emit: bool = False) -> None:
         """Outline the tile of ``neuron`` as the selection (None clears it), emitting ``neuron_clicked`` if asked."""
@@ -181,26 +216,61 @@ class WeightMapPlot(LivePlot):
         return self._graphics.ci
 
     def export_table(self) -> tuple[list[str], list[list]]:
-        """Return one row per neuron: its index, then its weights from input 0 to the last input.
+        """Return one row per neuron: its index, then its weights (or the step's ΔW when shown) by input.
 
-        The values are the weights themselves, also when the tiles are scaled separately.
+        The values are unscaled, also when the tiles are scaled separately.
         """
-        if self._weights is None:
+        values = self._shown if self._shown is not None else self._weights
+        if values is None:
             return ["neuron"], []
-        n_inputs = self._weights.shape[1]
-        header = ["neuron"] + [f"w[{i}]" for i in range(n_inputs)]
-        rows = [[neuron] + self._weights[neuron].tolist() for neuron in range(self._weights.shape[0])]
+        name = "dW" if self.is_showing_step_change() else "w"
+        header = ["neuron"] + [f"{name}[{i}]" for i in range(values.shape[1])]
+        rows = [[neuron] + values[neuron].tolist() for neuron in range(values.shape[0])]
         return header, rows
 
     # -- drawing --------------------------------------------------------------------------
 
-    def _on_normalise_toggled(self, _checked: bool) -> None:
+    def _on_display_option_toggled(self, _checked: bool) -> None:
+        self._mark_dirty()
+
+    def _on_step_trained(self, report) -> None:
+        changes = getattr(report.trace, "weight_changes", None)
+        if not changes:
+            return
+        self._step_change = np.asarray(changes[0], dtype=np.float64)
+        self._step_weights = report.network.layer_weights(1)
+        self._step_sample = int(report.sample_index)
+        self._change_box.show()
+        self._change_box.blockSignals(True)
+        self._change_box.setChecked(True)
+        self._change_box.blockSignals(False)
+        self._mark_dirty()
+
+    def _on_training_state_for_change(self, training_state: str) -> None:
+        if training_state == "running":
+            self._drop_step_change()
+
+    def _drop_step_change(self) -> None:
+        if self._step_change is None:
+            return
+        self._step_change = None
+        self._step_weights = None
+        self._change_box.hide()
         self._mark_dirty()
 
     def _redraw(self) -> None:
         network = self._state.network
         weights = network.layer_weights(1)
+        if self._step_change is not None and (self._step_weights.shape != weights.shape
+                                              or not np.array_equal(self._step_weights, weights)):
+            # Another network is shown now (reset, loaded, trained further), so the change no longer applies.
+            self._step_change = None
+            self._step_weights = None
+            self._change_box.hide()
         self._weights = weights
+        showing_change = self.is_showing_step_change()
+        values = self._step_change if showing_change else weights
+        self._shown = values
         n_neurons, n_inputs = weights.shape
         image_shape = None
         train = getattr(self._state.splits, "train", None)
@@ -210,13 +280,14 @@ class WeightMapPlot(LivePlot):
         self._grid = near_square_grid(n_neurons)
         geometry = (self._tile, self._grid)
 
+        largest = float(np.abs(values).max()) if values.size else 0.0
         if self._normalise_box.isChecked():
-            scale = np.abs(weights).max(axis=1, keepdims=True)
-            shown = weights / np.where(scale > 0, scale, 1.0)
+            scale = np.abs(values).max(axis=1, keepdims=True)
+            shown = values / np.where(scale > 0, scale, 1.0)
             limit = 1.0
         else:
-            shown = weights
-            limit = float(np.abs(weights).max()) if weights.size else 1.0
+            shown = values
+            limit = largest
         limit = limit if limit > 0 else 1.0
 
         mosaic = build_mosaic(shown, self._tile, self._grid)
@@ -231,9 +302,15 @@ class WeightMapPlot(LivePlot):
             self._draw_outlines()
 
         what = layer_name(1, network.n_layers)
-        scale_note = ", each tile scaled to its own max |w|" if self._normalise_box.isChecked() else ""
-        self._title.setText(f"weights into {what}: {n_neurons} neurons × {n_inputs} inputs, "
-                            f"max |w| = {np.abs(weights).max():.3g}{scale_note}")
+        symbol = "ΔW" if showing_change else "w"
+        scale_note = f", each tile scaled to its own max |{symbol}|" if self._normalise_box.isChecked() else ""
+        self._colour_bar.getAxis("left").setLabel("ΔW" if showing_change else "weight")
+        if showing_change:
+            self._title.setText(f"change made by Step on training sample #{self._step_sample}: "
+                                f"max |ΔW| = {largest:.3g}{scale_note}")
+        else:
+            self._title.setText(f"weights into {what}: {n_neurons} neurons × {n_inputs} inputs, "
+                                f"max |w| = {largest:.3g}{scale_note}")
 
     def _draw_outlines(self) -> None:
         self._highlight_outline.setData(*self._rectangles(sorted(self._highlighted)))
@@ -288,5 +365,7 @@ class WeightMapPlot(LivePlot):
         if index >= self._weights.shape[1]:
             self._hover_label.setText(f"neuron {neuron}")
             return
+        values = self._shown if self._shown is not None else self._weights
+        symbol = "ΔW" if self.is_showing_step_change() else "w"
         self._hover_label.setText(f"neuron {neuron}, pixel ({row}, {column}): "
-                                  f"w = {self._weights[neuron, index]:.4g}")
+                                  f"{symbol} = {values[neuron, index]:.4g}")

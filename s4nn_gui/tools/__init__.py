@@ -90,7 +90,7 @@ def _add_docks(window, tools: ToolSet) -> None:
         ("What-if", tools.whatif),
         ("Draw a digit", tools.drawing),
         ("Outcomes", tools.outcomes),
-        ("Confusion matrix", tools.confusion),
+        ("Confusion", tools.confusion),
         ("Decision time", tools.decision_time),
         ("Dead neurons", tools.neurons),
         ("Runs", tools.runs),
@@ -106,6 +106,9 @@ def _connect_plots(window, tools: ToolSet) -> None:
     accuracy = getattr(window, "accuracy_plot", None)
 
     tools.inspector.neuron_selected.connect(tools.whatif.set_target)
+    scrubber_dock = tools.docks.get("Time scrubber")
+    if scrubber_dock is not None:
+        scrubber_dock.visibilityChanged.connect(tools.scrubber.set_on_screen)
     if membrane is not None:
         tools.scrubber.step_changed.connect(membrane.set_current_step)
         tools.whatif.threshold_editing_changed.connect(membrane.set_threshold_editable)
@@ -118,6 +121,10 @@ def _connect_plots(window, tools: ToolSet) -> None:
         tools.neurons.dead_neurons_changed.connect(weights.set_highlighted)
     if accuracy is not None:
         tools.runs.overlays_changed.connect(accuracy.set_overlays)
+    open_checkpoint = getattr(window, "open_checkpoint", None)
+    if callable(open_checkpoint):
+        # The window's own open path, which offers to save unsaved training first.
+        tools.runs.checkpoint_requested.connect(open_checkpoint)
 
     export_menu = getattr(window, "export_menu", None)
     if export_menu is not None:

@@ -149,6 +149,10 @@ class DecisionTimeView(ToolView):
         """Return the per-class decision-time counts, shape (n_classes, t_max + 1), unbinned."""
         return self._histograms.copy()
 
+    def reach_label(self) -> pg.InfLineLabel:
+        """Return the label of the "90 % of final" line."""
+        return self._reach_line.label
+
     def accuracy_curve(self) -> np.ndarray:
         """Return the plotted accuracy for readout steps 0 … t_max."""
         return self._accuracy.copy()
@@ -231,6 +235,11 @@ class DecisionTimeView(ToolView):
         self._reach_line.setVisible(reach.size > 0)
         if reach.size:
             self._reach_line.setValue(float(reach[0]))
+            # The label runs right of the line in the left half and left of it in the right half,
+            # so that the plot's edge never cuts it.
+            anchor = (1, 0) if reach[0] > t_max / 2 else (0, 0)
+            self._reach_line.label.anchors = [anchor, anchor]
+            self._reach_line.label.updatePosition()
         self._histogram_plot.setXRange(0, t_max, padding=0.01)
 
         decided = selected.outcomes != SILENT

@@ -15,8 +15,8 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QBrush, QFont
-from PyQt6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QSplitter, QTableWidget,
-                             QTableWidgetItem, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QTableWidget, QTableWidgetItem,
+                             QVBoxLayout, QWidget)
 
 from s4nn_engine.metrics import CLEAN, SILENT, TIE
 from s4nn_gui.plots.common import class_colour, tile_shape
@@ -26,8 +26,9 @@ logger = logging.getLogger(__name__)
 
 INSPECTOR_TOOLTIP = (
     "The probe sample's readout: every output neuron's firing time t, its target T, the error "
-    "e = (T − t) / t_max and the normalised δ that a training step would use. Click a row to see "
-    "which inputs arrived before that neuron's spike."
+    "e = (T − t) / t_max and the normalised δ that a training step would use, and after a Step the "
+    "total change of each output's input weights. Click a row to see which inputs arrived before "
+    "that neuron's spike."
 )
 MASK_TOOLTIP = (
     "Inputs of the chosen neuron. Orange pixels spiked before it (t_i < t_j): only their weights "
@@ -45,7 +46,11 @@ OUTCOME_TOOLTIP = (
 
 ARRIVED_COLOUR = np.array([255, 150, 40], dtype=np.float32)
 LATE_COLOUR = np.array([110, 125, 150], dtype=np.float32)
-COLUMNS = ("class", "role", "firing time t", "target T", "error e", "δ")
+COLUMNS = ("class", "role", "firing time t", "target T", "error e", "δ", "Σ|ΔW| in")
+# Shorter header texts, so that all columns fit beside the masks; the header tooltips explain each.
+HEADER_LABELS = ("class", "role", "t", "T", "error e", "δ", "Σ|ΔW|")
+# Side of the input-mask images in pixels; 28×28 digits need this much to show their shape.
+MASK_IMAGE_SIZE = 144
 
 
 class InspectorView(ToolView):
@@ -63,6 +68,8 @@ class InspectorView(ToolView):
     def __init__(self, state, parent: QWidget | None = None) -> None:
         super().__init__(state, parent)
         self._selected: tuple[int, int] | None = None
+        # False while the selection follows the decided output. A user's choice stays until the probe changes.
+        self._user_selected = False
         self._input_mask: np.ndarray | None = None
         self._presynaptic_mask: np.ndarray | None = None
         self._readout: TraceReadout | None = None
@@ -73,7 +80,7 @@ class InspectorView(ToolView):
 
         state.trace_changed.connect(self._mark_dirty)
         state.network_changed.connect(self._mark_dirty)
-        state.probe_changed.connect(self._mark_dirty)
+        state.probe_changed.connect(self._on_probe_changed)
 
     # -- construction ------------------------------------------------------------------
 
@@ -85,13 +92,13 @@ class InspectorView(ToolView):
         self._summary.setToolTip("The decision, its outcome (clean, tie or silent) and why.")
 
         self._table = QTableWidget(0, len(COLUMNS))
-        self._table.setHorizontalHeaderLabels(COLUMNS)
+        self._table.setHorizontalHeaderLabels(HEADER_LABELS)
         self._table.verticalHeader().setVisible(False)
         self._table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self._table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self._table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self._table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self._table.horizontalHeader().setStretchLastSection(True)
         self._table.setToolTip(INSPECTOR_TOOLTIP)
         self._table.cellClicked.connect(self._on_cell_clicked)
         self._table.verticalHeader().setDefaultSectionSize(18)
@@ -101,9 +108,11 @@ class InspectorView(ToolView):
             "\"decision\": the readout's winner; \"label\": the true class.",
             "Firing time t (1 … t_max); \"silent\" means the neuron never crossed θ.",
             "Target firing time T of the learning rule: the label should fire first, the others at "
-            "least γ steps later.",
+            "least γ steps later; \"silent\" means T = t_max.",
             "Error e = (T − t) / t_max; negative means \"fire earlier\".",
             "Normalised error δ = e / ‖e‖ that a training step on this sample would use.",
+            "Sum of |ΔW| over this output neuron's input weights: how much the last Step changed them. "
+            "Shown right after Step, \"–\" at other times.",
         )
         for column, tip in enumerate(header_tips):
             self._table.horizontalHeaderItem(column).setToolTip(tip)
@@ -115,36 +124,38 @@ class InspectorView(ToolView):
         self._detail.setMinimumHeight(3 * self._detail.fontMetrics().lineSpacing())
         self._detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
 
+        # The two masks sit in a column right of the table, one above the other, so that each
+        # gets MASK_IMAGE_SIZE pixels without making the dock taller than the plots beside it.
         self._graphics = pg.GraphicsLayoutWidget()
-        self._graphics.setMinimumHeight(80)
+        label_height = self.fontMetrics().lineSpacing() + 4  # one line of the 8 pt titles, with spacing
+        self._graphics.setFixedWidth(MASK_IMAGE_SIZE + 8)
+        self._graphics.setMinimumHeight(2 * (MASK_IMAGE_SIZE + label_height))
         layout = self._graphics.ci
-        self._mask_label = layout.addLabel("input pixels before the spike", row=0, col=0, size="9pt")
-        self._pre_label = layout.addLabel("hidden neurons before the spike", row=0, col=1, size="9pt")
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        self._mask_label = layout.addLabel("inputs before the spike", row=0, col=0, size="8pt")
         self._mask_view, self._mask_image = _add_image_box(layout, row=1, col=0)
-        self._pre_view, self._pre_image = _add_image_box(layout, row=1, col=1)
-        layout.layout.setRowStretchFactor(0, 0)
-        layout.layout.setRowStretchFactor(1, 1)
+        self._pre_label = layout.addLabel("hidden before the spike", row=2, col=0, size="8pt")
+        self._pre_view, self._pre_image = _add_image_box(layout, row=3, col=0)
+        for row, stretch in ((0, 0), (1, 1), (2, 0), (3, 1)):
+            layout.layout.setRowStretchFactor(row, stretch)
         self._mask_image.setToolTip(MASK_TOOLTIP)
         self._pre_image.setToolTip(PRESYNAPTIC_TOOLTIP)
         self._graphics.setToolTip(MASK_TOOLTIP)
 
-        bottom = QWidget()
-        bottom_layout = QVBoxLayout(bottom)
-        bottom_layout.setContentsMargins(0, 0, 0, 0)
-        bottom_layout.addWidget(self._detail)
-        bottom_layout.addWidget(self._graphics, 1)
-
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self._table)
-        splitter.addWidget(bottom)
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
+        left = QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
+        left.addWidget(self._table, 1)
+        left.addWidget(self._detail)
+        body = QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addLayout(left, 1)
+        body.addWidget(self._graphics)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self._summary)
-        layout.addWidget(splitter, 1)
+        layout.addLayout(body, 1)
 
     # -- public interface ---------------------------------------------------------------
 
@@ -155,6 +166,7 @@ class InspectorView(ToolView):
             logger.warning("neuron %d of layer %d is not in a network with layers %s", neuron, layer, sizes)
             return
         self._selected = (int(layer), int(neuron))
+        self._user_selected = True
         self.neuron_selected.emit(int(layer), int(neuron))
         self._dirty = True
         self.refresh()
@@ -197,6 +209,10 @@ class InspectorView(ToolView):
 
     # -- drawing --------------------------------------------------------------------------
 
+    def _on_probe_changed(self, _probe) -> None:
+        self._user_selected = False
+        self._mark_dirty()
+
     def _on_cell_clicked(self, table_row: int, _column: int) -> None:
         if 0 <= table_row < len(self._row_of_table_row):
             self.select_neuron(len(self._state.network.layer_sizes) - 1, self._row_of_table_row[table_row])
@@ -220,9 +236,10 @@ class InspectorView(ToolView):
         self._summary_text = f"{header} {explanation}"
         self._summary.setText(f"<b>{_escape(header)}</b> {_escape(explanation)}")
         self._fill_table(trace, network)
-        if self._selected is None or self._selected[0] >= len(trace.times) \
+        if not self._user_selected or self._selected is None or self._selected[0] >= len(trace.times) \
                 or self._selected[1] >= trace.times[self._selected[0]].size:
             self._selected = (len(trace.times) - 1, self._readout.winner_row)
+            self._user_selected = False
         self._draw_selected(trace, network)
 
     def _fill_table(self, trace, network) -> None:
@@ -239,20 +256,23 @@ class InspectorView(ToolView):
                 roles.append("decision")
             if trace.label_row is not None and row == trace.label_row:
                 roles.append("label")
-            target = error = delta = "–"
+            target = error = delta = change = "–"
             if trace.targets is not None:
                 target = format_time(trace.targets[row], t_max)
                 error = f"{trace.errors[row]:+.4f}"
                 delta = f"{trace.deltas[-1][row]:+.4f}"
+            if trace.weight_changes is not None:
+                change = f"{np.abs(trace.weight_changes[-1][row]).sum():.3f}"
             cells = (row_class_name(network, row), ", ".join(roles), format_time(times[row], t_max),
-                     target, error, delta)
+                     target, error, delta, change)
             for column, text in enumerate(cells):
                 item = self._table.item(table_row, column)
                 if item is None:
                     item = QTableWidgetItem()
                     self._table.setItem(table_row, column, item)
                 item.setText(text)
-                item.setFont(bold if row == self._readout.winner_row else QFont())
+                # The role text contains "decision" already, and in bold it would widen its column.
+                item.setFont(bold if row == self._readout.winner_row and column != 1 else QFont())
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
             class_item = self._table.item(table_row, 0)
             class_item.setForeground(QBrush(class_colour(int(network.row_classes[row]))))
@@ -283,8 +303,8 @@ class InspectorView(ToolView):
                               grid_shape, pad=grid_shape[0] * grid_shape[1] - pre_times.size)
             self._pre_image.setImage(cells, levels=(0, 255), autoLevels=False)
             below = "hidden" if layer - 1 < n_layers else "output"
-            self._pre_label.setText(f"{below} layer {layer - 1} before the spike" if n_layers > 2
-                                    else "hidden neurons before the spike", size="9pt")
+            self._pre_label.setText(f"{below} {layer - 1} before the spike" if n_layers > 2
+                                    else "hidden before the spike", size="8pt")
             self._pre_view.setVisible(True)
             self._pre_label.setVisible(True)
         else:
@@ -308,6 +328,7 @@ class InspectorView(ToolView):
 def _add_image_box(layout: pg.GraphicsLayout, row: int, col: int) -> tuple[pg.ViewBox, pg.ImageItem]:
     view = layout.addViewBox(row=row, col=col, lockAspect=True, invertY=True, enableMouse=False)
     view.setMenuEnabled(False)
+    view.setDefaultPadding(0.0)
     image = pg.ImageItem(axisOrder="row-major")
     view.addItem(image)
     return view, image

@@ -1,10 +1,12 @@
 """Runs browser, run recording, and the "Export all views" action.
 
 :class:`RunRecorder` writes every training run into the runs folder
-(``s4nn_engine.runs``): it learns about a run from the worker's ``started``
-signal, creates the run's folder at its first finished epoch, appends every
-epoch record and stores how the run ended. :class:`RunsView` lists the runs
-and overlays the chosen ones on the accuracy plot.
+(``s4nn_engine.runs``). It learns about a run before the run starts, or from
+the worker's ``started`` signal. It reserves the run's folder, makes its
+``checkpoints/`` the trainer's checkpoint folder, writes ``run.json`` at the
+first finished epoch, appends every epoch record and stores how the run ended.
+:class:`RunsView` lists the runs, overlays the chosen ones on the accuracy plot
+and opens a run's saved checkpoint.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from PyQt6.QtCore import QObject, Qt, pyqtSignal
 from PyQt6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
                              QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from s4nn_engine.runs import RunRecord, RunStore, RunStoreError
+from s4nn_engine.runs import CHECKPOINT_FOLDER, RunRecord, RunStore, RunStoreError
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +32,21 @@ EXPORT_TOOLTIP = (
     "Write every visible plot as PNG and SVG, its data as CSV, and the current settings as JSON "
     "into a folder you choose."
 )
+OPEN_TOOLTIP = (
+    "Open the chosen run's saved network: best.npz (the epoch with the best validation accuracy) if the "
+    "run has one, else last.npz (its last epoch). The trainer saves both at the end of each epoch."
+)
 COLUMNS = ("overlay", "name", "date", "dataset", "epochs", "best validation acc.", "status")
+CHECKPOINT_NAMES = ("best.npz", "last.npz")  # the trainer's file names, in order of preference
+
+
+def run_checkpoint(run: RunRecord) -> Path | None:
+    """Return the run's best.npz, else its last.npz, or None when it saved neither."""
+    for name in CHECKPOINT_NAMES:
+        path = run.checkpoint_dir / name
+        if path.is_file():
+            return path
+    return None
 
 
 # -- recording ------------------------------------------------------------------------------
@@ -42,8 +58,11 @@ class RunRecorder(QObject):
     Connect :meth:`watch` to the start of a run, :meth:`record_epoch` to every
     ``EpochReport`` and :meth:`finish` to the ``RunFinished`` record. A trainer
     that is trained again (more epochs) continues its run; a new trainer starts
-    a new run. The folder is created at the first finished epoch, so runs that
-    never complete an epoch leave nothing behind.
+    a new run. :meth:`watch` reserves the run's folder and sets the trainer's
+    ``checkpoint_dir`` to its ``checkpoints/`` subfolder, so call it before the
+    trainer starts: the trainer saves last.npz and best.npz at the end of each
+    epoch. ``run.json`` is written at the first finished epoch, and the folder of
+    a run that never completes an epoch is removed when the run finishes.
 
     Signals
     -------
@@ -60,6 +79,7 @@ class RunRecorder(QObject):
         self._dataset_name = ""
         self._dataset_checksum = ""
         self._record: RunRecord | None = None
+        self._reserved: Path | None = None
 
     @property
     def current(self) -> RunRecord | None:
@@ -67,15 +87,45 @@ class RunRecorder(QObject):
         return self._record
 
     def watch(self, trainer, dataset_name: str, dataset_checksum: str = "") -> None:
-        """Record the epochs of ``trainer`` from now on (call it when a run starts)."""
+        """Record the epochs of ``trainer`` from now on; call it before the run starts (again is harmless)."""
         if trainer is self._trainer:
             if self._record is not None:
                 self._record.status = "running"  # trained further; saved with the next epoch
+                return
+        else:
+            self._release_reserved()
+            self._trainer = trainer
+            self._dataset_name = str(dataset_name)
+            self._dataset_checksum = str(dataset_checksum or getattr(trainer, "dataset_checksum", ""))
+            self._record = None
+        self._reserve_folder()
+
+    def _reserve_folder(self) -> None:
+        """Give the trainer a reserved run folder's checkpoints/ as its ``checkpoint_dir``."""
+        trainer = self._trainer
+        if self._reserved is not None and self._reserved.is_dir():
+            trainer.checkpoint_dir = self._reserved / CHECKPOINT_FOLDER
             return
-        self._trainer = trainer
-        self._dataset_name = str(dataset_name)
-        self._dataset_checksum = str(dataset_checksum or getattr(trainer, "dataset_checksum", ""))
-        self._record = None
+        if getattr(trainer, "checkpoint_dir", None) is not None:
+            return  # set by the code that created the trainer, so its checkpoints stay there
+        try:
+            self._reserved = self.store.reserve()
+        except (OSError, RunStoreError) as error:
+            logger.error("reserving a run folder in %s failed, so this run saves no checkpoints: %s",
+                         self.store.root, error)
+            self._reserved = None
+            return
+        trainer.checkpoint_dir = self._reserved / CHECKPOINT_FOLDER
+
+    def _release_reserved(self) -> None:
+        """Remove the reserved folder of a run that recorded no epoch, and stop the trainer saving there."""
+        folder = self._reserved
+        self._reserved = None
+        if folder is None or self._record is not None:
+            return
+        if self._trainer is not None and getattr(self._trainer, "checkpoint_dir", None) == folder / CHECKPOINT_FOLDER:
+            self._trainer.checkpoint_dir = None
+        self.store.release(folder)
 
     def record_epoch(self, report) -> None:
         """Append an EpochReport's record to the run, creating the run at its first epoch."""
@@ -83,8 +133,10 @@ class RunRecorder(QObject):
             return
         try:
             if self._record is None:
+                folder = self._reserved if self._reserved is not None and self._reserved.is_dir() else None
                 self._record = self.store.create(self._trainer.settings, self._dataset_name,
-                                                 self._dataset_checksum)
+                                                 self._dataset_checksum, folder=folder)
+                self._reserved = None
                 # Epochs trained before this run (a loaded checkpoint's history) come first.
                 earlier = [dict(record) for record in list(self._trainer.history)
                            if int(record.get("epoch", 0)) < report.epoch]
@@ -99,6 +151,7 @@ class RunRecorder(QObject):
     def finish(self, finished) -> None:
         """Store a RunFinished record's reason and message in the run, if one was created."""
         if self._record is None:
+            self._release_reserved()
             return
         try:
             self._record.finish(finished.reason, finished.message)
@@ -164,16 +217,19 @@ def export_all_views(window, folder: str | Path) -> tuple[list[Path], list[str]]
 
 
 class RunsView(QWidget):
-    """List of recorded runs with overlay checkboxes, and the "Export all views…" button.
+    """List of recorded runs with overlay checkboxes, and the "Open checkpoint" and "Export all views…" buttons.
 
     Signals
     -------
     overlays_changed(list)
         The ticked runs as ``[(title, history records), …]``, for
         ``AccuracyPlot.set_overlays``.
+    checkpoint_requested(Path)
+        The user asked to open this checkpoint of the chosen run (best.npz or last.npz).
     """
 
     overlays_changed = pyqtSignal(object)
+    checkpoint_requested = pyqtSignal(object)
 
     def __init__(self, store: RunStore, *, exporter: Callable[[Path], tuple[list[Path], list[str]]] | None = None,
                  parent: QWidget | None = None) -> None:
@@ -199,6 +255,11 @@ class RunsView(QWidget):
         self._table.horizontalHeader().setStretchLastSection(True)
         self._table.setToolTip(RUNS_TOOLTIP)
         self._table.itemChanged.connect(self._on_item_changed)
+        self._table.itemSelectionChanged.connect(self._update_open_button)
+        self._open_button = QPushButton("Open checkpoint")
+        self._open_button.setToolTip(OPEN_TOOLTIP)
+        self._open_button.setEnabled(False)
+        self._open_button.clicked.connect(self.open_selected_checkpoint)
         self._refresh_button = QPushButton("Refresh")
         self._refresh_button.setToolTip("Read the runs folder again.")
         self._refresh_button.clicked.connect(self.refresh)
@@ -210,6 +271,7 @@ class RunsView(QWidget):
         self._message.setWordWrap(True)
         buttons = QHBoxLayout()
         buttons.addWidget(self._refresh_button)
+        buttons.addWidget(self._open_button)
         buttons.addStretch(1)
         buttons.addWidget(self._export_button)
 
@@ -229,6 +291,7 @@ class RunsView(QWidget):
     def refresh(self) -> None:
         """Read the runs folder and list its runs, newest first; ticked runs stay ticked."""
         self._folder_label.setText(f"runs folder: {self.store.root}")
+        chosen = self.selected_run()
         self._runs = list(reversed(self.store.list_runs()))
         known = {run.run_id for run in self._runs}
         self._checked &= known
@@ -248,8 +311,51 @@ class RunsView(QWidget):
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{run.run_id} in {run.path}")
                 self._table.setItem(row, column, item)
+        self._table.clearSelection()
+        for row, run in enumerate(self._runs):
+            if chosen is not None and run.run_id == chosen.run_id:
+                self._table.selectRow(row)
         self._table.blockSignals(False)
+        self._update_open_button()
         self._emit_overlays()
+
+    def select_run(self, run_id: str) -> None:
+        """Make run ``run_id`` the chosen row, as a click on it would."""
+        for row, run in enumerate(self._runs):
+            if run.run_id == run_id:
+                self._table.selectRow(row)
+                return
+        raise KeyError(f"run {run_id!r} is not listed; refresh the list first")
+
+    def selected_run(self) -> RunRecord | None:
+        rows = self._table.selectionModel().selectedRows()
+        if not rows or not 0 <= rows[0].row() < len(self._runs):
+            return None
+        return self._runs[rows[0].row()]
+
+    def open_button(self) -> QPushButton:
+        return self._open_button
+
+    def open_selected_checkpoint(self) -> None:
+        """Ask to open the chosen run's best.npz, else its last.npz (``checkpoint_requested``)."""
+        run = self.selected_run()
+        path = None if run is None else run_checkpoint(run)
+        if path is None:
+            self._message.setText("The chosen run saved no checkpoint." if run is not None else "Choose a run first.")
+            return
+        logger.info("opening checkpoint %s of run %s", path, run.run_id)
+        self.checkpoint_requested.emit(path)
+
+    def _update_open_button(self) -> None:
+        run = self.selected_run()
+        path = None if run is None else run_checkpoint(run)
+        self._open_button.setEnabled(path is not None)
+        if path is not None:
+            self._open_button.setToolTip(f"{OPEN_TOOLTIP}\n\nOpens {path}")
+        elif run is not None:
+            self._open_button.setToolTip(f"{OPEN_TOOLTIP}\n\nThis run saved no checkpoint.")
+        else:
+            self._open_button.setToolTip(OPEN_TOOLTIP)
 
     def set_checked(self, run_id: str, checked: bool) -> None:
         """Tick or untick the overlay of run ``run_id``."""

@@ -50,7 +50,8 @@ class ScrubberView(ToolView):
     -------
     step_changed(object)
         The step the plots should draw up to, or None when the scrubber is
-        hidden, at t_max or "cut the plots" is off (the plots then show every step).
+        hidden or off screen (another tab of its dock is raised), at t_max, or
+        "cut the plots" is off. The plots then show every step.
     """
 
     step_changed = pyqtSignal(object)
@@ -58,6 +59,7 @@ class ScrubberView(ToolView):
     def __init__(self, state, parent: QWidget | None = None) -> None:
         super().__init__(state, parent)
         self._step = state.network.t_max
+        self._on_screen = True
         self._steps_per_frame = 1
         self._lit_inputs = np.zeros(0, dtype=bool)
         self._lit_hidden = np.zeros(0, dtype=bool)
@@ -195,6 +197,25 @@ class ScrubberView(ToolView):
     def is_playing(self) -> bool:
         return self._timer.isActive()
 
+    def set_on_screen(self, on_screen: bool) -> None:
+        """Tell the scrubber whether the user sees it; connect its dock's ``visibilityChanged``.
+
+        A dock in a tab group stays "visible" to Qt while another tab is raised,
+        so hide events alone miss the user leaving the scrubber's tab. Off screen,
+        the replay pauses and the plots show every step again; back on screen,
+        they are cut at the scrubber's step again.
+        """
+        on_screen = bool(on_screen)
+        if on_screen == self._on_screen:
+            return
+        self._on_screen = on_screen
+        if not on_screen:
+            self.pause()
+        self._emit_step()
+
+    def is_on_screen(self) -> bool:
+        return self._on_screen and self.isVisible()
+
     def set_speed(self, steps_per_second: int) -> None:
         """Replay at one of ``SPEEDS`` time steps per second."""
         self._speed_box.setCurrentIndex(SPEEDS.index(int(steps_per_second)))
@@ -241,7 +262,7 @@ class ScrubberView(ToolView):
 
     def _emit_step(self) -> None:
         # At t_max every spike has happened, so the plots may as well show everything.
-        follow = (self._follow_box.isChecked() and self.isVisible()
+        follow = (self._follow_box.isChecked() and self._on_screen and self.isVisible()
                   and self._step < self._state.network.t_max)
         self.step_changed.emit(self._step if follow else None)
 

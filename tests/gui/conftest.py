@@ -18,6 +18,7 @@ from s4nn_engine.datasets import DataSplits, load_dataset  # noqa: E402
 # Small splits keep each test to a few seconds on two cores; the data are real MNIST digits.
 TRAIN_SAMPLES = 400
 EVALUATION_SAMPLES = 100
+WAIT_MS = 60_000
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +41,23 @@ def small_splits(bundled_splits) -> DataSplits:
         validation=bundled_splits.validation.subset(range(EVALUATION_SAMPLES)),
         test=bundled_splits.test.subset(range(EVALUATION_SAMPLES)),
     )
+
+
+@pytest.fixture
+def raise_tab(qtbot):
+    """Return a function that brings a window's dock to the front of its tab group and waits for it.
+
+    It first waits for the window's default layout, because placing the tool docks
+    raises each tab group's plot once more.
+    """
+
+    def raise_dock(window, title: str) -> None:
+        qtbot.waitUntil(window.is_laid_out, timeout=WAIT_MS)
+        dock = window.dock(title)
+        dock.raise_()
+        qtbot.waitUntil(lambda: not dock.visibleRegion().isEmpty(), timeout=WAIT_MS)
+
+    return raise_dock
 
 
 class WindowRecorder:

@@ -228,7 +228,7 @@ def test_membrane_threshold_drag_emits(qtbot, state):
     assert line.value() == theta
 
     graphics = plot._graphics
-    view = plot.plot_items().getItem(0, 0).getViewBox()
+    view = plot.plot_item().getViewBox()
     qtbot.waitUntil(lambda: view.viewRange()[1][0] < theta * 0.6 < theta < view.viewRange()[1][1])
     start = _viewport_point(graphics, view.childGroup, trace.t_max / 2, theta)
     end = _viewport_point(graphics, view.childGroup, trace.t_max / 2, theta * 0.6)
@@ -255,6 +255,43 @@ def test_membrane_threshold_fixed_when_not_editable(qtbot, state):
     assert not line.movable
     with qtbot.assertNotEmitted(plot.threshold_dragged):
         line.sigDragged.emit(line)
+
+
+def test_membrane_threshold_labels_on_axis(qtbot, state):
+    plot = MembranePlot(state)
+    qtbot.addWidget(plot)
+    trace = _probe(state)
+    hidden_theta = float(trace.thresholds[0][0])
+    output_theta = float(trace.thresholds[-1][0])
+    assert (hidden_theta, output_theta) == (80.0, 100.0)  # the fixture's run changed θ of hidden 1
+
+    # The θ values sit on the right axis, outside the curves; the lines carry no label of their own.
+    assert plot.threshold_ticks() == [(100.0, "θ out = 100")]
+    assert getattr(plot.threshold_line(), "label", None) is None
+    plot.select_hidden(1, 3)
+    assert sorted(plot.threshold_ticks()) == [(80.0, "θ h1 = 80"), (100.0, "θ out = 100")]
+
+    state.set_settings(state.settings)  # retrace; the ticks follow a dragged or changed line
+    plot.threshold_line().setValue(80.0)
+    assert plot.threshold_ticks() == [(80.0, "θ h1, out = 80")]
+
+
+def test_membrane_legend_fits_beside_long_title(qtbot, state):
+    plot = MembranePlot(state)
+    qtbot.addWidget(plot)
+    plot.resize(560, 420)
+    plot.show()
+    qtbot.waitExposed(plot)
+    _probe(state, "validation", 7)
+    plot.select_hidden(1, 3)
+    assert len(plot.title_text()) > 40
+
+    # Before the title became a shrinkable label, a long title widened the layout past the widget.
+    legend = plot._legend
+    qtbot.waitUntil(lambda: legend.geometry().left() > 0, timeout=5000)
+    assert plot.plot_items().geometry().width() <= plot._graphics.width()
+    assert legend.geometry().right() <= plot._graphics.width()
+    assert plot._threshold_axis.geometry().right() <= legend.geometry().left() + 1
 
 
 def test_membrane_hidden_entry_parsing(qtbot, state):

@@ -15,7 +15,7 @@ from s4nn_engine.datasets import DataSplits, Dataset  # noqa: E402
 from s4nn_engine.drawing import IMAGE_CENTRE, centre_of_mass, mnist_style_image, render_strokes  # noqa: E402
 from s4nn_engine.metrics import CLEAN, SILENT, TIE, accuracy_by_readout_step, decision_time_histograms  # noqa: E402
 from s4nn_engine.network import Network  # noqa: E402
-from s4nn_engine.runs import RUN_FILE, RUNS_DIR_ENV, RunStore  # noqa: E402
+from s4nn_engine.runs import RUN_FILE, RUNS_DIR_ENV, RunStore, RunStoreError  # noqa: E402
 from s4nn_engine.training import EpochReport, ProgressReport, Trainer  # noqa: E402
 from s4nn_gui.state import SessionState  # noqa: E402
 from s4nn_gui.tools.confusion import ConfusionView  # noqa: E402
@@ -228,6 +228,25 @@ def test_inspector_hidden_neuron_from_weight_map(qtbot, small_state):
     weights.neuron_clicked.emit(4)
     assert view.selected_neuron() == (1, 4)
     assert "Hidden neuron 4" in view._detail.text()
+
+
+def test_inspector_follows_decision_until_chosen(qtbot, small_state):
+    view = show(qtbot, InspectorView(small_state))
+    output_layer = len(small_state.network.layer_sizes) - 1
+    winners = []
+    for index in (0, 1):  # two test digits the trained network decides differently
+        small_state.set_probe("test", index)
+        winners.append(view.readout().winner_row)
+        assert view.selected_neuron() == (output_layer, view.readout().winner_row)
+    assert winners[0] != winners[1]
+
+    # A neuron the user chose stays chosen for this probe, also when the network changes.
+    other = (winners[1] + 1) % small_state.network.layer_sizes[-1]
+    view.select_neuron(output_layer, other)
+    small_state.set_network(small_state.network.copy())
+    assert view.selected_neuron() == (output_layer, other)
+    small_state.set_probe("test", 0)
+    assert view.selected_neuron() == (output_layer, winners[0])
 
 
 # -- outcome accounting ---------------------------------------------------------------------------------
@@ -552,6 +571,28 @@ def test_runs_view_overlays_and_skips_corrupt(qtbot, tmp_path):
     assert overlays.args[0] == []
 
 
+def test_run_store_reserved_folder(tmp_path):
+    # A check of the engine, kept with the GUI tests because the window's run recorder is its only user.
+    store = RunStore(tmp_path)
+    unused = store.reserve()
+    assert (unused / "checkpoints").is_dir()
+    assert store.list_runs() == []
+    assert store.release(unused)
+    assert not unused.exists()
+
+    folder = store.reserve()
+    (folder / "checkpoints" / "last.npz").write_bytes(b"")
+    assert not store.release(folder)  # it contains a checkpoint, so it stays
+    run = store.create(make_settings((5,)), "bundled", "", folder=folder)
+    assert run.path == folder
+    assert run.run_id == folder.name
+    assert [listed.run_id for listed in store.list_runs()] == [folder.name]
+    with pytest.raises(RunStoreError, match="already contains a run"):
+        store.create(make_settings((5,)), "bundled", "", folder=folder)
+    with pytest.raises(RunStoreError, match="not a reserved run folder"):
+        store.create(make_settings((5,)), "bundled", "", folder=tmp_path / "elsewhere")
+
+
 # -- the tools in the main window ---------------------------------------------------------------------------
 
 
@@ -559,7 +600,7 @@ def test_tools_installed_in_window(qtbot, make_window, tmp_path, monkeypatch):
     monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "runs"))
     window = make_window()
     tools = window.tools
-    for title in ("Inspector", "Time scrubber", "What-if", "Draw a digit", "Outcomes", "Confusion matrix",
+    for title in ("Inspector", "Time scrubber", "What-if", "Draw a digit", "Outcomes", "Confusion",
                   "Decision time", "Dead neurons", "Runs"):
         assert window.dock(title) is tools.docks[title]
 
@@ -578,12 +619,12 @@ def test_tools_installed_in_window(qtbot, make_window, tmp_path, monkeypatch):
     assert len(window.accuracy_plot.overlay_curves()) == 1
 
 
-def test_window_scrubber_and_whatif_drive_plots(qtbot, make_window, tmp_path, monkeypatch):
+def test_window_scrubber_and_whatif_drive_plots(qtbot, make_window, raise_tab, tmp_path, monkeypatch):
     monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "runs"))
     window = make_window()
     tools = window.tools
-    window.dock("Time scrubber").raise_()
-    qtbot.waitUntil(tools.scrubber.isVisible, timeout=WAIT_MS)
+    raise_tab(window, "Time scrubber")
+    qtbot.waitUntil(tools.scrubber.is_on_screen, timeout=WAIT_MS)
     tools.scrubber.set_step(42)
     assert window.membrane_plot.current_step() == 42
 
@@ -595,6 +636,98 @@ def test_window_scrubber_and_whatif_drive_plots(qtbot, make_window, tmp_path, mo
         window.membrane_plot.threshold_dragged.emit(60.0)
     outputs = window.state.network.layer_sizes[-1]
     assert window.state.threshold_overrides == {(2, row): 60.0 for row in range(outputs)}
+
+
+def test_window_scrubber_off_screen_uncuts_plots(qtbot, make_window, raise_tab):
+    window = make_window()
+    scrubber = window.tools.scrubber
+    membrane, raster = window.membrane_plot, window.raster_plot
+    raise_tab(window, "Time scrubber")
+    qtbot.waitUntil(scrubber.is_on_screen, timeout=WAIT_MS)
+    scrubber.set_step(50)
+    assert membrane.current_step() == 50
+    assert raster.current_step() == 50
+
+    # Another tab of the same dock area: Qt still calls the scrubber visible, but the user cannot see it.
+    raise_tab(window, "Draw a digit")
+    qtbot.waitUntil(lambda: membrane.current_step() is None, timeout=WAIT_MS)
+    assert raster.current_step() is None
+    window.state.set_probe("test", 3)
+    assert membrane.current_step() is None
+
+    raise_tab(window, "Time scrubber")
+    qtbot.waitUntil(lambda: membrane.current_step() == 50, timeout=WAIT_MS)
+    assert raster.current_step() == 50
+    scrubber.set_speed(256)
+    scrubber.play()
+    qtbot.waitUntil(lambda: not scrubber.is_playing(), timeout=WAIT_MS)
+    assert membrane.current_step() is None
+    assert raster.current_step() is None
+
+
+def test_window_runs_keep_checkpoints(qtbot, make_window, runs_folder):
+    window = make_window(epochs=1)
+    with qtbot.waitSignal(window.worker.finished, timeout=WAIT_MS):
+        window.start_action.trigger()
+    runs_view = window.tools.runs
+    qtbot.waitUntil(lambda: len(runs_view.runs()) == 1, timeout=WAIT_MS)
+    run = runs_view.runs()[0]
+
+    assert (run.checkpoint_dir / "last.npz").is_file()
+    assert (run.checkpoint_dir / "best.npz").is_file()
+    assert sorted(run.checkpoints) == ["checkpoints/best.npz", "checkpoints/last.npz"]
+    assert not runs_view.open_button().isEnabled()
+    runs_view.select_run(run.run_id)
+    assert runs_view.open_button().isEnabled()
+
+    trained = window.trainer.network.layer_weights(1)
+    window.reset_network()
+    assert window.recorder.questions == ["reset the network"]
+    qtbot.mouseClick(runs_view.open_button(), Qt.MouseButton.LeftButton)
+    assert window.recorder.errors == []
+    assert np.array_equal(window.trainer.network.layer_weights(1), trained)
+    assert window.trainer.epochs_done == 1
+
+
+def test_window_run_without_epoch_leaves_no_folder(qtbot, make_window, runs_folder):
+    window = make_window(epochs=1000)
+    with qtbot.waitSignal(window.state.step_trained, timeout=WAIT_MS):
+        window.step_action.trigger()
+    assert window.trainer.checkpoint_dir is not None
+    assert window.trainer.checkpoint_dir.parent.parent == runs_folder
+    with qtbot.waitSignal(window.worker.finished, timeout=WAIT_MS):
+        window.stop_action.trigger()
+
+    # Stopped within the first epoch: nothing to record, so the reserved folder is gone.
+    assert window.trainer.epochs_done == 0
+    assert list(runs_folder.iterdir()) == []
+    assert window.trainer.checkpoint_dir is None
+
+
+def test_window_inspector_images_large(qtbot, make_window, raise_tab):
+    window = make_window()
+    inspector = window.tools.inspector
+    raise_tab(window, "Inspector")
+    image = inspector._mask_image
+    qtbot.waitUntil(lambda: image.sceneBoundingRect().width() >= 140, timeout=WAIT_MS)
+    assert image.sceneBoundingRect().height() >= 140
+    output_layer = len(window.state.network.layer_sizes) - 1
+    assert inspector.selected_neuron() == (output_layer, inspector.readout().winner_row)
+
+
+def test_window_tab_titles_not_cut(qtbot, make_window):
+    from PyQt6.QtWidgets import QStyle, QTabBar
+
+    window = make_window()
+    qtbot.waitUntil(window.is_laid_out, timeout=WAIT_MS)
+    bars = [bar for bar in window.findChildren(QTabBar) if bar.isVisible() and bar.count() > 1]
+    assert len(bars) >= 2
+    for bar in bars:
+        # A tab narrower than its text plus the style's padding shows the text elided ("Accuracy per ep…").
+        padding = bar.style().pixelMetric(QStyle.PixelMetric.PM_TabBarTabHSpace, None, bar)
+        for index in range(bar.count()):
+            text = bar.tabText(index)
+            assert bar.tabRect(index).width() >= bar.fontMetrics().horizontalAdvance(text) + padding, text
 
 
 def test_window_export_all_views(qtbot, make_window, tmp_path, monkeypatch):

@@ -19,7 +19,12 @@ from PyQt6.QtGui import QImage  # noqa: E402
 from s4nn_engine.checkpoint import load_checkpoint  # noqa: E402
 from s4nn_engine.config import make_settings  # noqa: E402
 from s4nn_engine.training import Trainer  # noqa: E402
-from s4nn_gui.main_window import MainWindow  # noqa: E402
+from s4nn_engine.datasets import default_cache_dir  # noqa: E402
+from s4nn_gui.app import load_with_fallback  # noqa: E402
+from s4nn_gui.dataset_messages import load_failure_message  # noqa: E402
+from s4nn_gui.main_window import MainWindow, SpeedEstimate  # noqa: E402
+from s4nn_gui.plots.common import near_square_grid  # noqa: E402
+from s4nn_gui.plots.weights import build_mosaic  # noqa: E402
 
 WAIT_MS = 60_000
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +74,7 @@ def test_window_lists_docks_in_view_menu(make_window):
     window = make_window()
     titles = [action.text() for action in window.view_menu.actions()]
     for title in ("Settings", "Probe sample", "Membrane potential V(t)", "Spike raster", "Hidden weights",
-                  "Accuracy per epoch"):
+                  "Accuracy"):
         assert title in titles
         assert window.dock(title).isVisible()
 
@@ -136,6 +141,41 @@ def test_start_without_epochs_left_refused(qtbot, make_window):
     assert "raise Epochs" in window.statusBar().currentMessage()
 
 
+def test_speed_estimate_skips_paused_time():
+    estimate = SpeedEstimate(time_constant=3.0)
+    estimate.add(0, 0.0)
+    estimate.add(1000, 1.0)
+    assert estimate.samples_per_second == pytest.approx(1000.0)
+    # Paused for 10 s: without restart() the next report would give 1000 / 11 samples/s.
+    estimate.restart()
+    estimate.add(1000, 11.0)
+    estimate.add(2000, 12.0)
+    assert estimate.samples_per_second == pytest.approx(1000.0)
+    estimate.reset()
+    assert estimate.samples_per_second is None
+
+
+def test_status_speed_only_while_running(qtbot, make_window):
+    window = make_window(epochs=1000)
+    window.start_action.trigger()
+    qtbot.waitUntil(lambda: window.speed_label.text()[0].isdigit(), timeout=WAIT_MS)
+    assert window.time_left_label.text().endswith(" left")
+    assert window.time_left_label.text() != "– left"
+
+    window.pause_action.trigger()
+    assert window.speed_label.text() == "– samples/s"
+    assert window.time_left_label.text() == "– left"
+    with qtbot.waitSignal(window.state.step_trained, timeout=WAIT_MS):
+        window.step_action.trigger()
+    window.repaint_from_latest()
+    assert window.speed_label.text() == "– samples/s"
+
+    with qtbot.waitSignal(window.worker.finished, timeout=WAIT_MS):
+        window.stop_action.trigger()
+    assert window.speed_label.text() == "– samples/s"
+    assert window.time_left_label.text() == "– left"
+
+
 def test_pause_step_resume_stop(qtbot, make_window):
     window = make_window(epochs=1000)
     with qtbot.waitSignal(window.worker.progressed, timeout=WAIT_MS):
@@ -188,6 +228,43 @@ def test_step_from_idle_shows_sample(qtbot, make_window):
     with qtbot.waitSignal(window.worker.finished, timeout=WAIT_MS):
         window.stop_action.trigger()
     assert window.trainer.samples_seen == 1
+
+
+def test_step_shows_weight_change(qtbot, make_window):
+    window = make_window(epochs=1000)
+    with qtbot.waitSignal(window.state.step_trained, timeout=WAIT_MS) as stepped:
+        window.step_action.trigger()
+    report = stepped.args[0]
+    hidden_change, output_change = report.trace.weight_changes
+    plot = window.weight_plot
+
+    assert plot.is_showing_step_change()
+    assert not plot.step_change_box().isHidden()
+    largest = float(np.abs(hidden_change).max())
+    assert largest > 0
+    assert f"change made by Step on training sample #{report.sample_index}" in plot.title_text()
+    assert f"max |ΔW| = {largest:.3g}" in plot.title_text()
+    tile, grid = plot.tile_dimensions(), near_square_grid(hidden_change.shape[0])
+    np.testing.assert_array_equal(plot.image_item().image, build_mosaic(hidden_change, tile, grid))
+    assert plot.image_item().getLevels() == pytest.approx((-largest, largest))
+
+    window.tools.inspector.refresh()
+    for row in window.tools.inspector.table_rows():
+        assert row["Σ|ΔW| in"] == f"{np.abs(output_change[row['row']]).sum():.3f}"
+
+    plot.set_showing_step_change(False)
+    assert plot.title_text().startswith("weights into hidden 1")
+    weights = window.state.network.layer_weights(1)
+    np.testing.assert_array_equal(plot.image_item().image, build_mosaic(weights, tile, grid))
+    plot.set_showing_step_change(True)
+    assert plot.is_showing_step_change()
+
+    window.pause_action.trigger()  # Resume: training on returns the map to the weights
+    assert not plot.is_showing_step_change()
+    assert plot.step_change_box().isHidden()
+    with qtbot.waitSignal(window.worker.finished, timeout=WAIT_MS):
+        window.stop_action.trigger()
+    assert plot.title_text().startswith("weights into hidden 1")
 
 
 def test_reset_same_seed_redraws_network(qtbot, make_window, small_splits):
@@ -266,6 +343,31 @@ def test_idle_threshold_change_updates_trace(qtbot, make_window):
     with qtbot.waitSignal(window.state.settings_applied, timeout=WAIT_MS) as applied:
         window.start_action.trigger()
     assert applied.args[0].changes["thresholds"][1] == [60.0, 100.0]
+    with qtbot.waitSignal(window.worker.finished, timeout=WAIT_MS):
+        window.stop_action.trigger()
+
+
+def test_paused_threshold_change_updates_trace(qtbot, make_window):
+    window = make_window(epochs=1000)
+    with qtbot.waitSignal(window.state.step_trained, timeout=WAIT_MS):
+        window.step_action.trigger()
+    assert window.state.training_state == "paused"
+
+    # Typed while paused: the probe is retraced with the new θ at once, before the trainer applies it.
+    with qtbot.waitSignal(window.state.trace_changed, timeout=WAIT_MS) as traced:
+        type_into(qtbot, window.controls.field("thresholds", 2), "50")
+    assert np.all(traced.args[0].thresholds[-1] == 50.0)
+    assert window.membrane_plot.threshold_line().value() == 50.0
+    qtbot.waitUntil(lambda: window.trainer.settings.network.thresholds == (100.0, 50.0), timeout=WAIT_MS)
+    assert np.all(window.state.trace.thresholds[-1] == 50.0)
+
+    # Applied by the trainer without the control: the SettingsChange alone must update the plots.
+    with qtbot.waitSignal(window.state.settings_applied, timeout=WAIT_MS):
+        window.trainer.update_settings(thresholds=(100.0, 70.0))
+    assert np.all(window.state.trace.thresholds[-1] == 70.0)
+    assert window.state.network.config.thresholds == (100.0, 70.0)
+    assert window.membrane_plot.threshold_line().value() == 70.0
+
     with qtbot.waitSignal(window.worker.finished, timeout=WAIT_MS):
         window.stop_action.trigger()
 
@@ -384,6 +486,24 @@ def test_preset_fills_controls(qtbot, make_window):
     assert window.trainer.network.layer_sizes == (784, 100, 10)
     assert window.trainer.settings.training.epochs == 5
     assert window.trainer.settings.training.chunk_size == 100
+
+
+def test_paper_preset_uses_bundled_digits(qtbot, make_window):
+    window = make_window()
+    combo = window.controls.preset_combo
+    index = combo.findText("Paper: MNIST 784-400-10")
+    assert index > 0
+    combo.setCurrentIndex(index)
+    combo.activated.emit(index)
+
+    assert window.controls.dataset_spec() == "bundled"
+    assert "dataset" not in window.controls.pending_reset_changes()
+    note = window.controls.preset_note
+    assert "full MNIST training set" in note.text()
+    assert "Pick MNIST in Dataset" in note.text()
+    assert "palette(mid)" not in note.styleSheet()
+    note.ensurePolished()
+    assert note.font().pointSizeF() >= window.controls.font().pointSizeF()
 
 
 # -- probe -----------------------------------------------------------------------------------
@@ -520,14 +640,36 @@ def test_import_reference_weights(qtbot, make_window):
     results = window.state.results["test"]
     assert results.correct.mean() > 0.9
     assert window.weight_plot.image_item().image is not None
+    # The bundled digits come from the MNIST training set, which these weights learned.
+    assert "MNIST training images" in window.probe_panel.note()
+    assert "real MNIST test set" in window.probe_panel.note()
+    assert not window.note_label.isHidden()
+    assert "trained on these digits" in window.note_label.text()
+    assert window.recorder.errors == []
+
+    window.reset_network()
+    assert window.probe_panel.note() == ""
+    assert window.note_label.isHidden()
 
 
-def test_dataset_without_training_split_rejected(qtbot, make_window, tmp_path):
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file: magic 0x0000080N (N dimensions), then big-endian sizes."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(size).to_bytes(4, "big") for size in array.shape)
+    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+def write_test_only_folder(folder: Path, splits) -> Path:
+    """Write a folder of IDX files with the t10k pair only, like a download of the MNIST test set."""
+    folder.mkdir()
+    write_idx(folder / "t10k-images-idx3-ubyte", splits.test.images)
+    write_idx(folder / "t10k-labels-idx1-ubyte", splits.test.labels.astype(np.uint8))
+    return folder
+
+
+def test_dataset_without_training_split_rejected(qtbot, make_window, small_splits, tmp_path):
     window = make_window()
-    shared_test = REPO_ROOT.parent / "shared" / "data" / "mnist-test"
-    if not shared_test.exists():
-        pytest.skip(f"{shared_test} is absent; this check needs the shared test data")
-    window.controls.folder_chooser = lambda: str(shared_test)
+    test_only = write_test_only_folder(tmp_path / "t10k-only", small_splits)
+    window.controls.folder_chooser = lambda: str(test_only)
     combo = window.controls.dataset_combo
     index = combo.findData("idx:")
     combo.setCurrentIndex(index)
@@ -538,16 +680,13 @@ def test_dataset_without_training_split_rejected(qtbot, make_window, tmp_path):
     window.reset_action.trigger()
     qtbot.waitUntil(lambda: not window.loader.is_running and bool(window.recorder.errors), timeout=WAIT_MS)
 
-    assert window.recorder.errors[0][0] == "Cannot use the dataset"
+    title, message = window.recorder.errors[0]
+    assert title == "Cannot use the dataset"
+    assert "has no training files" in message
+    assert "s4nn evaluate" in message
     assert window.trainer is before
     assert window.dataset_spec == "bundled"
     assert window.controls.dataset_spec() == "bundled"
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """Write a uint8 array as an IDX file: magic 0x0000080N (N dimensions), then big-endian sizes."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(size).to_bytes(4, "big") for size in array.shape)
-    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
 
 
 def test_dataset_change_resets_network(qtbot, make_window, small_splits, tmp_path):
@@ -591,9 +730,21 @@ def test_missing_dataset_folder_reported(qtbot, make_window, tmp_path):
     window.reset_action.trigger()
     qtbot.waitUntil(lambda: not window.loader.is_running and bool(window.recorder.errors), timeout=WAIT_MS)
 
-    assert window.recorder.errors[0][0] == "Cannot load the dataset"
-    assert str(missing) in window.recorder.errors[0][1]
+    title, message = window.recorder.errors[0]
+    assert title == "Cannot load the dataset"
+    assert str(missing) in message
+    assert message.index("Choose a folder that contains") < message.index("Details:")
     assert window.dataset_spec == "bundled"
+
+
+def test_download_failure_message_leads_with_files():
+    error = "could not download train-images-idx3-ubyte.gz from https://example.invalid/: offline"
+    message = load_failure_message("mnist", error)
+    folder = default_cache_dir() / "mnist"
+
+    assert message.startswith("To use MNIST without an internet connection, copy the four files")
+    assert str(folder) in message
+    assert message.index(str(folder)) < message.index("Details:") < message.index(error)
 
 
 @pytest.mark.parametrize("plot_name", ["membrane", "raster", "weights", "accuracy"])
@@ -653,3 +804,13 @@ def test_app_falls_back_to_bundled(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert "using the bundled dataset" in completed.stderr
     assert screenshot.exists()
+
+
+def test_app_test_only_folder_falls_back(small_splits, tmp_path):
+    test_only = write_test_only_folder(tmp_path / "t10k-only", small_splits)
+    splits, spec, message = load_with_fallback(f"idx:{test_only}")
+
+    assert spec == "bundled"
+    assert len(splits.train) > 0
+    assert "has no training files" in message
+    assert f"s4nn evaluate --checkpoint FILE --dataset idx:{test_only}" in message
