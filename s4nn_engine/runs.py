@@ -273,13 +273,23 @@ class RunStore:
             text = file.read_text(encoding="utf-8")
         except FileNotFoundError as error:
             raise RunStoreError(f"run {run_id!r} not found: {file} does not exist") from error
+        except UnicodeDecodeError as error:
+            raise RunStoreError(f"run {run_id!r}: {file} is not UTF-8 text ({error})") from error
         except OSError as error:
             raise RunStoreError(f"run {run_id!r}: reading {file} failed: {error}") from error
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, RecursionError) as error:
             raise RunStoreError(f"run {run_id!r}: {file} is not valid JSON ({error})") from error
-        return RunRecord.from_dict(data, path)
+        try:
+            return RunRecord.from_dict(data, path)
+        except RunStoreError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as error:
+            # Values of the wrong type, such as a string where an object belongs.
+            raise RunStoreError(
+                f"run {run_id!r}: {file} has an invalid structure ({type(error).__name__}: {error})"
+            ) from error
 
     def list_runs(self) -> list[RunRecord]:
         """Return every readable run, oldest first; an unreadable ``run.json`` is skipped with a warning."""

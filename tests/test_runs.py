@@ -110,3 +110,18 @@ def test_trainer_history_recorded(tmp_path, tiny_splits):
     assert "checkpoints/last.npz" in loaded.checkpoints
     assert (record.path / "checkpoints" / "last.npz").is_file()
     assert Settings.from_dict(loaded.settings) == settings
+
+
+@pytest.mark.parametrize("content", [
+    b"\xff\xfe not utf-8",
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"run_id": "x", "metadata": "abc"}',
+    b'{"run_id": "x", "checkpoints": 5}',
+    b"[1, 2, 3]",
+])
+def test_damaged_run_json_skipped(tmp_path, content):
+    store = RunStore(tmp_path)
+    folder = tmp_path / "20260101-000000-bad"
+    folder.mkdir()
+    (folder / "run.json").write_bytes(content)
+    assert store.list_runs() == []
