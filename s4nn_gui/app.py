@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -20,6 +21,8 @@ logger = logging.getLogger(__name__)
 FALLBACK_DATASET = "bundled"
 DEFAULT_SCREENSHOT_DELAY_S = 10.0
 WINDOW_SIZE = (1600, 1000)
+# QTimer takes a 32-bit count of milliseconds, so about 24.8 days is the longest delay.
+MAX_QUIT_AFTER_S = (2**31 - 1) // 1000
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
@@ -34,12 +37,13 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 
 
 def positive_float(text: str) -> float:
+    """Parse a delay in seconds for argparse: finite, > 0 and short enough for a Qt timer."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be > 0 seconds")
+    if not (math.isfinite(value) and 0 < value <= MAX_QUIT_AFTER_S):
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range; valid: 0 < seconds ≤ {MAX_QUIT_AFTER_S}")
     return value
 
 
@@ -107,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
                                  chunk_size=GUI_CHUNK_SIZE)
     except SettingsError as error:
         parser.error(str(error))
-
-    window = MainWindow(splits, dataset_spec=spec, settings=settings)
+    try:
+        window = MainWindow(splits, dataset_spec=spec, settings=settings)
+    except SettingsError as error:  # a network too large for this machine's memory, for one
+        parser.error(str(error))
     window.resize(*WINDOW_SIZE)
     window.show()
     if dataset_error:

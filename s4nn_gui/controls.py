@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -206,6 +207,26 @@ def parse_hidden_sizes(text: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+def check_weight_memory(hidden_sizes: Sequence[int], layer_sizes: Sequence[int]) -> None:
+    """Raise ValueError when training a network of ``layer_sizes`` would not fit in this machine's memory.
+
+    The same rule as ``Network.initialise`` (training holds about three copies of the
+    float64 weights), checked without allocating, so that the field turns red while
+    typing instead of the Reset failing later.
+    """
+    count = sum(int(a) * int(b) for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    needed = 3 * count * 8
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return
+    if needed > physical:
+        raise ValueError(
+            f"{', '.join(map(str, hidden_sizes))} needs about {needed / 2**30:.1f} GiB for the weights "
+            f"during training, more than this machine's {physical / 2**30:.1f} GiB; choose smaller layers"
+        )
+
+
 def layer_title(layer: int, n_layers: int, layer_sizes: Sequence[int]) -> str:
     """Name weight layer ``layer`` (1 … n_layers) with its neuron count, e.g. "hidden 1 (400)"."""
     name = "output" if layer == n_layers else f"hidden {layer}"
@@ -263,6 +284,7 @@ class ControlsPanel(QWidget):
         self._output_size = settings.network.layer_sizes[-1]
         self._idx_folder = ""
         self._last_valid = True
+        self._rechecking = False
         self._last_reset_needed: list[str] = []
         self.folder_chooser: Callable[[], str] = self._choose_idx_folder
 
@@ -609,6 +631,7 @@ class ControlsPanel(QWidget):
         elif key == "hidden_sizes":
             sizes = parse_hidden_sizes(text)
             n_layers = len(sizes) + 1
+            check_weight_memory(sizes, self._layer_sizes(sizes))
             values["hidden_sizes"] = sizes
             for name in ("thresholds", "learning_rates", "l2", "init_ranges"):
                 values[name] = tuple(resize_per_layer(values[name], n_layers))
@@ -661,22 +684,35 @@ class ControlsPanel(QWidget):
     def _commit(self, key: Any, values: dict[str, Any]) -> None:
         old = self._values
         self._values = values
-        if key == "hidden_sizes" and len(values["hidden_sizes"]) != len(old["hidden_sizes"]):
-            self._rebuild_per_layer()
-        elif key == "hidden_sizes":
-            self._rebuild_per_layer()  # same layer count, new sizes in the row titles
-        self._recheck_invalid_fields()
-        live = {name: values[name] for name in LIVE_NAMES if values[name] != old[name]}
+        if key == "hidden_sizes":
+            self._rebuild_per_layer()  # new layer count, or new sizes in the row titles
+        if self._rechecking:
+            # A field committed while rechecking: the outer commit reports every change at once.
+            return
+        self._rechecking = True
+        try:
+            self._recheck_invalid_fields()
+        finally:
+            self._rechecking = False
+        # Compare with the values after the recheck, so a field that became valid through this
+        # commit (η after lowering λ) reaches the trainer together with it, in one update.
+        final = self._values
+        live = {name: final[name] for name in LIVE_NAMES if final[name] != old[name]}
         if live:
             logger.debug("live settings edited: %s", live)
             self.live_settings_edited.emit(live)
         self._update_reset_markers()
 
     def _recheck_invalid_fields(self) -> None:
-        # A committed value can make another field's rejected text valid (γ after raising t_max).
-        for key, state in list(self._fields.items()):
-            if state.error:
-                self._check_field(key, commit=True)
+        # A committed value can make another field's rejected text valid (γ after raising t_max,
+        # η after lowering λ). Each commit can unlock another, so repeat until nothing changes.
+        for _ in range(len(self._fields) + 1):
+            committed = False
+            for key, state in list(self._fields.items()):
+                if state.error and self._check_field(key, commit=True):
+                    committed = True
+            if not committed:
+                return
 
     def _commit_flag(self, name: str, checked: bool) -> None:
         self._values[name] = bool(checked)

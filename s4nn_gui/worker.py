@@ -5,6 +5,11 @@ callback runs on that thread and does nothing but emit the worker's signals, whi
 Qt queues to the GUI thread because the worker object lives there. No widget is
 touched from the worker thread.
 
+Every run gets a new run number. The worker thread emits each report tagged with the
+number of its run, and the GUI thread passes it on only while that run is still the
+current one. Reports that a stopped run queued before it ended are dropped, so they
+cannot reach the views after a Reset or after opening a checkpoint.
+
 Signals are past-tense facts (``started``, ``progressed``, ``finished`` …); commands are
 verbs (``start``, ``pause``, ``stop`` …). Stopping is cooperative: the trainer checks
 for a stop request between two chunks of samples, so a stop takes effect within
@@ -13,6 +18,8 @@ one chunk.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 import math
 import threading
@@ -76,11 +83,22 @@ def warm_up_kernels(n_pixels: int, n_outputs: int, t_max: int) -> None:
 
 
 class _FunctionThread(QThread):
-    """A QThread that runs one Python callable."""
+    """A QThread that runs one Python callable.
+
+    ``ended(thread)`` follows ``finished`` on the thread that owns this object and names
+    the thread, so a receiver can tell a late signal of an old thread from the current one.
+    It never arrives once the object has been deleted.
+    """
+
+    ended = pyqtSignal(object)
 
     def __init__(self, function, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._function = function
+        self.finished.connect(self._announce_end)
+
+    def _announce_end(self) -> None:
+        self.ended.emit(self)
 
     def run(self) -> None:
         self._function()
@@ -117,11 +135,21 @@ class TrainingWorker(QObject):
     errored = pyqtSignal(str)
     warned = pyqtSignal(str)
 
+    # Emitted on the worker thread as (run number, signal name, argument); queued to the GUI thread.
+    _tagged = pyqtSignal(int, str, object)
+
+    # Signals whose argument is passed on; the others are emitted without one.
+    _SIGNALS_WITH_ARGUMENT = frozenset({"progressed", "epoch_finished", "settings_applied", "step_trained",
+                                        "errored", "warned"})
+
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._thread: _FunctionThread | None = None
         self._trainer: Trainer | None = None
         self._finished_record: RunFinished | None = None
+        self._run_numbers = itertools.count(1)
+        self._current_run: int | None = None
+        self._tagged.connect(self._pass_on)
 
     # -- state ------------------------------------------------------------------
 
@@ -142,9 +170,11 @@ class TrainingWorker(QObject):
             raise RuntimeError("the worker is already running a trainer; stop it and wait for finished first")
         self._trainer = trainer
         self._finished_record = None
-        thread = _FunctionThread(lambda: self._run(trainer, start_paused))
+        run = next(self._run_numbers)
+        self._current_run = run
+        thread = _FunctionThread(functools.partial(self._run, trainer, start_paused, run))
         thread.setObjectName("s4nn-training")
-        thread.finished.connect(self._on_thread_finished)
+        thread.ended.connect(self._on_thread_finished)
         self._thread = thread
         thread.start()
 
@@ -192,62 +222,75 @@ class TrainingWorker(QObject):
         if not self.wait(timeout):
             logger.error("the training thread did not end within %.1f s", timeout)
             return False
-        self._on_thread_finished()
+        self._on_thread_finished(self._thread)
         return True
 
     # -- the worker thread ----------------------------------------------------------
 
-    def _run(self, trainer: Trainer, start_paused: bool) -> None:
+    def _run(self, trainer: Trainer, start_paused: bool, run: int) -> None:
         try:
             if not _kernels_ready.is_set():
-                self.compiling.emit()
+                self._tagged.emit(run, "compiling", None)
                 sizes = trainer.network.layer_sizes
                 warm_up_kernels(sizes[0], sizes[-1], trainer.network.t_max)
-            self.started.emit()
-            trainer.run(self._report, snapshots=True, start_paused=start_paused)
+            self._tagged.emit(run, "started", None)
+            trainer.run(functools.partial(self._report, run), snapshots=True, start_paused=start_paused)
         except TrainingError as error:
             # The trainer already sent RunFinished("error") through the callback.
             logger.warning("training stopped with an error: %s", error)
-            self.errored.emit(str(error))
+            self._tagged.emit(run, "errored", str(error))
         except Exception as error:  # any other failure is reported as errored too, so the GUI can show it
             logger.exception("training failed")
             message = f"training failed with {type(error).__name__}: {error}"
-            self.errored.emit(message)
+            self._tagged.emit(run, "errored", message)
             if self._finished_record is None:
                 self._finished_record = RunFinished("error", trainer.epochs_done, message)
 
-    def _report(self, record) -> None:
+    def _report(self, run: int, record) -> None:
         # Runs on the worker thread: emit only; Qt queues each signal to the GUI thread.
         if isinstance(record, ProgressReport):
-            self.progressed.emit(record)
+            self._tagged.emit(run, "progressed", record)
         elif isinstance(record, EpochReport):
-            self.epoch_finished.emit(record)
-            self._warn_about_epoch(record)
+            self._tagged.emit(run, "epoch_finished", record)
+            self._warn_about_epoch(run, record)
         elif isinstance(record, SettingsChange):
-            self.settings_applied.emit(record)
+            self._tagged.emit(run, "settings_applied", record)
         elif isinstance(record, StepReport):
-            self.step_trained.emit(record)
+            self._tagged.emit(run, "step_trained", record)
         elif isinstance(record, RunFinished):
             self._finished_record = record
         else:
             logger.warning("ignored an unknown report record %r", type(record).__name__)
 
-    def _warn_about_epoch(self, report: EpochReport) -> None:
+    def _warn_about_epoch(self, run: int, report: EpochReport) -> None:
         train = report.train
         if train.samples and train.silent / train.samples > SILENT_WARNING_SHARE:
-            self.warned.emit(
+            self._tagged.emit(
+                run, "warned",
                 f"epoch {report.epoch}: {train.silent} of {train.samples} training samples left every "
                 "output neuron silent; lower the thresholds or raise the initial weight ranges"
             )
 
     # -- back on the GUI thread --------------------------------------------------------
 
-    def _on_thread_finished(self) -> None:
-        thread = self._thread
-        if thread is None:
+    def _pass_on(self, run: int, name: str, argument: object) -> None:
+        """Emit the public signal ``name`` if ``run`` is still the current run; drop it otherwise."""
+        if run != self._current_run:
+            logger.debug("dropped %s from the ended run %d", name, run)
+            return
+        signal = getattr(self, name)
+        if name in self._SIGNALS_WITH_ARGUMENT:
+            signal.emit(argument)
+        else:
+            signal.emit()
+
+    def _on_thread_finished(self, thread: _FunctionThread) -> None:
+        if thread is None or thread is not self._thread:
+            # The queued end of a thread that shutdown() has already dealt with.
             return
         thread.wait()
         self._thread = None
+        self._current_run = None
         record = self._finished_record or RunFinished("stopped", self._trainer.epochs_done)
         self._finished_record = None
         thread.deleteLater()

@@ -237,7 +237,7 @@ class AccuracyPlot(LivePlot):
 
     def set_overlays(self, runs: list[tuple[str, list[dict]]]) -> None:
         """Draw the validation curve (training curve if a run has no validation) of other runs, dashed."""
-        self._overlays = [(str(name), [dict(record) for record in records]) for name, records in runs]
+        self._overlays = [(str(name), _numbered_records(records)) for name, records in runs]
         for curve in self._overlay_curves:
             self._accuracy_legend.removeItem(curve)
             self._accuracy_plot.removeItem(curve)
@@ -424,6 +424,25 @@ def _outcome_prefix(record: dict) -> str:
     return "validation" if record.get("validation_clean") is not None else "train"
 
 
+def _numbered_records(records) -> list[dict]:
+    """Copy another run's history records for an overlay, each with a usable epoch number.
+
+    A run recorded by another program, or a damaged one, may hold records that are not
+    dicts (skipped) or that lack a numeric "epoch" (numbered by their position instead),
+    and values that are not numbers (drawn as gaps).
+    """
+    numbered = []
+    for position, record in enumerate(records or (), start=1):
+        if not isinstance(record, dict):
+            continue
+        record = dict(record)
+        epoch = record.get("epoch")
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, float)) or not math.isfinite(epoch):
+            record["epoch"] = position
+        numbered.append(record)
+    return numbered
+
+
 def _overlay_series(records: list[dict], metric: str) -> tuple[list[int], list]:
     epochs, values = [], []
     for record in sorted(records, key=lambda record: record["epoch"]):
@@ -431,8 +450,12 @@ def _overlay_series(records: list[dict], metric: str) -> tuple[list[int], list]:
         if value is None:
             value = record.get(f"train_{metric}")
         epochs.append(record["epoch"])
-        values.append(value)
+        values.append(value if _is_number(value) else None)
     return epochs, values
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _markers_from_history(records: list[dict]) -> list[SettingMarker]:

@@ -41,12 +41,26 @@ CHECKPOINT_NAMES = ("best.npz", "last.npz")  # the trainer's file names, in orde
 
 
 def run_checkpoint(run: RunRecord) -> Path | None:
-    """Return the run's best.npz, else its last.npz, or None when it saved neither."""
-    for name in CHECKPOINT_NAMES:
-        path = run.checkpoint_dir / name
-        if path.is_file():
-            return path
+    """Return the run's best.npz, else its last.npz, or None when it saved neither (or cannot be read)."""
+    try:
+        for name in CHECKPOINT_NAMES:
+            path = run.checkpoint_dir / name
+            if path.is_file():
+                return path
+    except (OSError, TypeError, ValueError) as error:
+        logger.warning("could not look for the checkpoints of run %s: %s", getattr(run, "run_id", "?"), error)
     return None
+
+
+def _row_cells(run: RunRecord) -> tuple[str, ...]:
+    """The table cells of ``run`` after its checkbox; a record with odd values is shown as unreadable."""
+    try:
+        best = run.best_validation_accuracy
+        return (str(run.title), str(run.created).replace("T", " ")[:19], str(run.dataset_name or "–"),
+                str(run.epochs_done), "–" if best is None else f"{100 * best:.2f} %", str(run.status))
+    except Exception as error:  # a damaged record must not stop the list from showing the others
+        logger.warning("run %s has unreadable values: %s", getattr(run, "run_id", "?"), error)
+        return (str(getattr(run, "run_id", "?")), "–", "–", "–", "–", "unreadable")
 
 
 # -- recording ------------------------------------------------------------------------------
@@ -292,7 +306,7 @@ class RunsView(QWidget):
         """Read the runs folder and list its runs, newest first; ticked runs stay ticked."""
         self._folder_label.setText(f"runs folder: {self.store.root}")
         chosen = self.selected_run()
-        self._runs = list(reversed(self.store.list_runs()))
+        self._runs = list(reversed(self._read_runs()))
         known = {run.run_id for run in self._runs}
         self._checked &= known
         self._table.blockSignals(True)
@@ -304,9 +318,7 @@ class RunsView(QWidget):
             check.setData(Qt.ItemDataRole.UserRole, run.run_id)
             check.setToolTip("Draw this run's validation accuracy on the accuracy plot.")
             self._table.setItem(row, 0, check)
-            best = run.best_validation_accuracy
-            cells = (run.title, run.created.replace("T", " ")[:19], run.dataset_name or "–", str(run.epochs_done),
-                     "–" if best is None else f"{100 * best:.2f} %", run.status)
+            cells = _row_cells(run)
             for column, text in enumerate(cells, start=1):
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{run.run_id} in {run.path}")
@@ -318,6 +330,40 @@ class RunsView(QWidget):
         self._table.blockSignals(False)
         self._update_open_button()
         self._emit_overlays()
+
+    def _read_runs(self) -> list[RunRecord]:
+        """Return the readable runs, oldest first; a damaged run folder is skipped with a warning.
+
+        Nothing raised while reading the runs folder escapes: a damaged ``run.json`` must
+        never keep the window from opening. When listing the whole folder fails, each
+        run is read on its own so that one bad run does not hide the others.
+        """
+        try:
+            return list(self.store.list_runs())
+        except Exception as error:
+            logger.warning("listing the runs in %s failed (%s: %s); reading each run on its own",
+                           self.store.root, type(error).__name__, error)
+        runs, unreadable = [], []
+        try:
+            folders = sorted(path for path in Path(self.store.root).iterdir() if path.is_dir())
+        except OSError as error:
+            logger.warning("could not read the runs folder %s: %s", self.store.root, error)
+            self._message.setText(f"Could not read the runs folder: {error}")
+            return []
+        for folder in folders:
+            try:
+                runs.append(self.store.load(folder.name))
+            except Exception as error:  # RunStoreError, or anything a damaged file provokes
+                logger.warning("skipping run folder %s: %s: %s", folder, type(error).__name__, error)
+                unreadable.append(folder.name)
+        if unreadable:
+            self._message.setText(f"{len(unreadable)} run folders could not be read and are not listed: "
+                                  + ", ".join(unreadable[:3]) + (" …" if len(unreadable) > 3 else ""))
+        try:
+            runs.sort(key=lambda run: (str(run.created), str(run.run_id)))
+        except Exception as error:  # keep the folder order
+            logger.warning("could not sort the runs: %s", error)
+        return runs
 
     def select_run(self, run_id: str) -> None:
         """Make run ``run_id`` the chosen row, as a click on it would."""
@@ -367,7 +413,15 @@ class RunsView(QWidget):
 
     def overlays(self) -> list[tuple[str, list[dict]]]:
         """Return the ticked runs as (title, history) pairs, in list order."""
-        return [(run.title, list(run.history)) for run in self._runs if run.run_id in self._checked]
+        pairs = []
+        for run in self._runs:
+            if run.run_id not in self._checked:
+                continue
+            try:
+                pairs.append((str(run.title), list(run.history)))
+            except Exception as error:  # a damaged history draws nothing instead of failing
+                logger.warning("run %s has an unreadable history: %s", run.run_id, error)
+        return pairs
 
     def choose_folder(self) -> str:
         """Ask for the export folder (tests replace this)."""

@@ -742,6 +742,18 @@ def test_accuracy_overlays_dashed(qtbot, state):
     assert plot.overlay_curves() == []
 
 
+def test_accuracy_overlay_without_epochs():
+    # Records of a damaged or foreign run: no "epoch", a text epoch, a value that is no number, no dict.
+    # The helpers are what set_overlays and the redraw use; a widget here would only add a plot to tear down.
+    from s4nn_gui.plots.accuracy import _numbered_records, _overlay_series
+
+    records = [{"validation_accuracy": 0.4}, {"epoch": "two", "validation_accuracy": 0.5},
+               "not a record", {"epoch": 4, "validation_accuracy": "high"}]
+    epochs, values = _overlay_series(_numbered_records(records), "accuracy")
+    assert epochs == [1, 2, 4]
+    assert values == [0.4, 0.5, None]
+
+
 def test_accuracy_export_table(qtbot, state, trained):
     plot = AccuracyPlot(state)
     qtbot.addWidget(plot)

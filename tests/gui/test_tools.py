@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -569,6 +570,49 @@ def test_runs_view_overlays_and_skips_corrupt(qtbot, tmp_path):
     with qtbot.waitSignal(view.overlays_changed, timeout=WAIT_MS) as overlays:
         view.set_checked(first.run_id, False)
     assert overlays.args[0] == []
+
+
+def test_runs_view_survives_damaged_run_files(qtbot, tmp_path):
+    store = RunStore(tmp_path)
+    good = store.create(make_settings((5,)), "bundled", "")
+    good.append_epoch({"epoch": 1, "validation_accuracy": 0.5})
+    contents = [b"\xff\xfe not UTF-8", b"[" * 100_000 + b"]" * 100_000]
+    for key, value in (("metadata", "abc"), ("checkpoints", 5)):
+        data = json.loads((good.path / RUN_FILE).read_text(encoding="utf-8"))
+        data[key] = value
+        contents.append(json.dumps(data).encode("utf-8"))
+    for content in contents:
+        damaged = store.create(make_settings((5,)), "bundled", "")
+        (damaged.path / RUN_FILE).write_bytes(content)
+
+    view = show(qtbot, RunsView(store))
+    assert good.run_id in [run.run_id for run in view.runs()]
+    view.refresh()
+    assert good.run_id in [run.run_id for run in view.runs()]
+
+
+def test_runs_view_catches_listing_failures(qtbot, tmp_path):
+    # Whatever the store raises while listing, the view reads each run on its own and skips the bad ones.
+    class FailingStore(RunStore):
+        def list_runs(self):
+            raise RecursionError("maximum recursion depth exceeded")
+
+        def load(self, run_id):
+            if run_id == broken.run_id:
+                raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+            return super().load(run_id)
+
+    store = FailingStore(tmp_path)
+    good = store.create(make_settings((5,)), "bundled", "")
+    good.append_epoch({"epoch": 1, "validation_accuracy": 0.5})
+    broken = store.create(make_settings((5,)), "bundled", "")
+
+    view = show(qtbot, RunsView(store))
+    assert [run.run_id for run in view.runs()] == [good.run_id]
+    assert broken.run_id in view._message.text()
+    with qtbot.waitSignal(view.overlays_changed, timeout=WAIT_MS) as overlays:
+        view.set_checked(good.run_id, True)
+    assert overlays.args[0] == [(good.run_id, [{"epoch": 1, "validation_accuracy": 0.5}])]
 
 
 def test_run_store_reserved_folder(tmp_path):

@@ -425,6 +425,25 @@ def test_gamma_error_cleared_by_t_max(qtbot, make_window):
     assert window.controls.settings().learning.gamma == 100
 
 
+def test_learning_rate_unlocked_by_l2_reaches_trainer(qtbot, make_window):
+    # η = 200 is refused while λ = 0.01 (η·λ ≥ 1); lowering λ makes it valid, and both must reach the trainer.
+    window = make_window()
+    edits = []
+    window.controls.live_settings_edited.connect(edits.append)
+    type_into(qtbot, window.controls.field("l2", 1), "0.01")
+    type_into(qtbot, window.controls.field("learning_rates", 1), "200")
+    assert not window.controls.is_valid()
+    type_into(qtbot, window.controls.field("l2", 1), "0.001")
+
+    assert window.controls.is_valid()
+    assert window.recorder.errors == []
+    assert edits[-1]["learning_rates"][0] == 200.0
+    assert edits[-1]["l2"][0] == 0.001
+    learning = window.state.settings.learning
+    assert (learning.learning_rates[0], learning.l2[0]) == (200.0, 0.001)
+    assert window.controls.settings().learning == learning
+
+
 def test_every_control_has_tooltip(make_window):
     from PyQt6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
 
@@ -814,3 +833,35 @@ def test_app_test_only_folder_falls_back(small_splits, tmp_path):
     assert len(splits.train) > 0
     assert "has no training files" in message
     assert f"s4nn evaluate --checkpoint FILE --dataset idx:{test_only}" in message
+
+
+def test_huge_hidden_layer_refused_at_control(qtbot, make_window):
+    window = make_window()
+    settings = window.controls.settings()
+    edit = window.controls.field("hidden_sizes")
+    type_into(qtbot, edit, "10000000000000")
+
+    message = window.controls.message_label.text()
+    assert "10000000000000" in message
+    assert "GiB" in message and "choose smaller layers" in message
+    assert "border" in edit.styleSheet()
+    assert not window.controls.is_valid()
+    assert window.controls.settings() == settings
+    assert not window.reset_network()
+    assert window.recorder.errors and "Invalid settings" in window.recorder.errors[-1][0]
+
+
+@pytest.mark.parametrize("arguments, expected", [
+    (["--quit-after", "inf"], "out of range"),
+    (["--quit-after", "nan"], "out of range"),
+    (["--quit-after", "-1"], "out of range"),
+    (["--quit-after", "1e300"], "out of range"),
+    (["--hidden", "10000000000000"], "choose smaller layers"),
+])
+def test_app_rejects_bad_arguments(qtbot, capsys, arguments, expected):
+    from s4nn_gui.app import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(arguments)
+    assert exited.value.code == 2
+    assert expected in capsys.readouterr().err

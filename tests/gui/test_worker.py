@@ -222,3 +222,26 @@ def test_loader_reports_missing_folder(qtbot, tmp_path):
     assert failed.args[0] == f"idx:{missing}"
     assert str(missing) in failed.args[1]
     assert not loader.is_running
+
+
+def test_worker_drops_reports_of_an_ended_run(qtbot, worker, small_splits):
+    # The GUI thread blocks in wait() while the old run trains, so all its reports are still queued
+    # when shutdown() ends it and a new run with another layer size starts.
+    old = make_trainer(small_splits, epochs=1)
+    new = Trainer(make_settings((30,), epochs=1, chunk_size=100, seed=2), small_splits)
+    log = SignalLog(worker)
+    worker.start(old)
+    assert worker.wait(60.0)
+    assert worker.shutdown(10.0)
+    assert log.names() == ["finished"]
+
+    with qtbot.waitSignal(worker.finished, timeout=WAIT_MS):
+        worker.start(new)
+
+    progressed = log.of("progressed")
+    assert len(progressed) == 4
+    assert all(report.network.layer_sizes[1] == 30 for report in progressed)
+    assert [report.epoch for report in log.of("epoch_finished")] == [1]
+    assert log.names().count("started") == 1
+    assert log.names().count("finished") == 2
+    assert log.names()[-1] == "finished"
