@@ -82,6 +82,15 @@ def warm_up_kernels(n_pixels: int, n_outputs: int, t_max: int) -> None:
     logger.info("numba kernels ready after %.1f s", time.perf_counter() - started)
 
 
+def _wait_for(thread: QThread | None, timeout: float | None) -> bool:
+    """Block until ``thread`` has ended or ``timeout`` seconds passed (None: no limit); True when ended."""
+    if thread is None:
+        return True
+    if timeout is None:
+        return thread.wait()
+    return thread.wait(max(0, int(math.ceil(timeout * 1000))))
+
+
 class _FunctionThread(QThread):
     """A QThread that runs one Python callable.
 
@@ -202,12 +211,7 @@ class TrainingWorker(QObject):
         Returns True when no thread is left running. The queued ``finished`` signal
         is still delivered later by the event loop.
         """
-        thread = self._thread
-        if thread is None:
-            return True
-        if timeout is None:
-            return thread.wait()
-        return thread.wait(max(0, int(math.ceil(timeout * 1000))))
+        return _wait_for(self._thread, timeout)
 
     def shutdown(self, timeout: float | None = 10.0) -> bool:
         """Stop any run and wait for its thread, ``timeout`` seconds at most (None: no limit).
@@ -326,12 +330,7 @@ class DatasetLoader(QObject):
         thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
-        thread = self._thread
-        if thread is None:
-            return True
-        if timeout is None:
-            return thread.wait()
-        return thread.wait(max(0, int(math.ceil(timeout * 1000))))
+        return _wait_for(self._thread, timeout)
 
     def _load(self, spec: str, validation_fraction: float, seed: int) -> None:
         logger.info("loading dataset %s", spec)
