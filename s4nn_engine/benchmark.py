@@ -176,7 +176,7 @@ def run_benchmark(splits, *, train_samples: int = 2000, dense_samples: int = 30,
 
 
 class _Subset:
-    """The first ``n`` training samples of ``splits``, with its validation and test splits dropped."""
+    """Splits that keep the first ``n`` training samples of ``splits`` and drop validation and test."""
 
     def __init__(self, splits, n):
         self.train = splits.train.subset(np.arange(n)) if n < len(splits.train) else splits.train

@@ -154,7 +154,7 @@ class LearningConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """How a trainer walks through the data.
+    """Order, length and between-epoch rules of a training run.
 
     ``dead_reset_fraction``: after each complete epoch but the last, a hidden
     neuron that fired on fewer than this share of the epoch's training samples

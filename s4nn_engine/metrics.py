@@ -1,7 +1,7 @@
 """Readout of the output layer: decisions, outcomes, the three accuracies and their statistics.
 
 All functions take the output layer's firing times in row order (column k is
-output neuron k) and labels already mapped to rows, unless they say otherwise.
+output neuron k) and labels already mapped to rows, unless their docstring states otherwise.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def decide(out_times: np.ndarray, v_cross: np.ndarray, v_last: np.ndarray, t_max
 
 def reference_correct(out_times: np.ndarray, v_ref: np.ndarray, label_rows: np.ndarray,
                       t_max: int) -> np.ndarray:
-    """Score samples by the published code's rule (for comparison with the paper).
+    """Score samples by the published S4NN code's rule, for comparison with its reported accuracy.
 
     A sample that fired is correct when the label's neuron is among the earliest
     (so a tie counts as correct); a silent sample is decided by the largest

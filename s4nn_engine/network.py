@@ -318,7 +318,7 @@ class Network:
 
         The learning signal (targets, errors, δ and, with ``weight_changes``, the
         change of every weight) comes from running the training kernel on a copy
-        of the weights, so it is exactly what a training step would do; the
+        of the weights, so it is exactly what a training step would do. The
         network itself is left unchanged.
         """
         x_times = self._check_inputs(np.asarray(x_times).reshape(1, -1))[0]

@@ -70,8 +70,8 @@ class EpochReport:
     """Sent once per completed epoch, after evaluation and before the dead-neuron reset.
 
     ``dead_resets[h]`` counts the neurons of hidden layer h + 1 that were given
-    fresh weights after this epoch; ``firing_rates[h]`` is each of its neurons'
-    share of this epoch's training samples on which it fired.
+    fresh weights after this epoch. ``firing_rates[h]`` is, for each of its
+    neurons, the share of this epoch's training samples on which it fired.
     """
 
     epoch: int

@@ -210,7 +210,7 @@ def parse_hidden_sizes(text: str) -> tuple[int, ...]:
 def check_weight_memory(hidden_sizes: Sequence[int], layer_sizes: Sequence[int]) -> None:
     """Raise ValueError when training a network of ``layer_sizes`` would not fit in this machine's memory.
 
-    The same rule as ``Network.initialise`` (training holds about three copies of the
+    The same rule as ``Network.initialise`` (training keeps about three copies of the
     float64 weights), checked without allocating, so that the field turns red while
     typing instead of the Reset failing later.
     """

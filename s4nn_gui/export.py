@@ -41,7 +41,7 @@ def exportable_item(plot: Any):
 
 
 def can_export(plot: Any) -> bool:
-    """Whether ``plot`` offers both an exportable graphics item and a data table."""
+    """Return whether ``plot`` offers both an exportable graphics item and a data table."""
     has_item = any(callable(getattr(plot, name, None)) for name in ("plot_items", "plot_item", "graphics_scene"))
     return has_item and callable(getattr(plot, "export_table", None))
 

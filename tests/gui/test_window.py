@@ -843,7 +843,8 @@ def test_huge_hidden_layer_refused_at_control(qtbot, make_window):
 
     message = window.controls.message_label.text()
     assert "10000000000000" in message
-    assert "GiB" in message and "choose smaller layers" in message
+    assert "GiB" in message
+    assert "choose smaller layers" in message
     assert "border" in edit.styleSheet()
     assert not window.controls.is_valid()
     assert window.controls.settings() == settings
