@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="training samples timed for the engine (default 2000)")
     bench.add_argument("--dense-samples", type=int, default=30,
                        help="samples timed for the dense simulation, which is slow (default 30)")
+    bench.add_argument("--repeats", type=int, default=3,
+                       help="runs of every timing, the engine and the dense simulation taking turns; "
+                            "the fastest counts (default 3)")
     bench.add_argument("--dataset", default="bundled", help="dataset for the timing (default bundled)")
     bench.add_argument("--validation-fraction", type=float, default=0.1,
                        help="share of the training file held out (mnist, fashion-mnist, idx; default 0.1); "
@@ -307,7 +310,7 @@ def _evaluate(args) -> int:
 def _bench(args) -> int:
     from s4nn_engine.benchmark import run_benchmark
 
-    for name in ("train_samples", "dense_samples"):
+    for name in ("train_samples", "dense_samples", "repeats"):
         value = getattr(args, name)
         if value < 1:
             raise SettingsError(f"--{name.replace('_', '-')} = {value} must be at least 1")
@@ -316,7 +319,7 @@ def _bench(args) -> int:
     if splits.train is None or len(splits.train) == 0:
         raise SettingsError(f"dataset {args.dataset} has no training split; give a dataset with training images")
     result = run_benchmark(splits, train_samples=args.train_samples, dense_samples=args.dense_samples,
-                           full_epoch=args.full_epoch)
+                           full_epoch=args.full_epoch, repeats=args.repeats)
     if args.json:
         print(json.dumps(_json_safe(result)))
     else:

@@ -51,7 +51,7 @@ def _sort_by_time(in_times, t_max, order, counts):
 
 @numba.njit(**_JIT)
 def _layer_forward(in_times, u, scale, thetas, t_max, full, out_times, v_cross, v_last, v_ref,
-                   acc, order, n_active):
+                   acc, order, n_active, waiting):
     """Fire one layer: t_j = c_j + 1, c_j the first step k ≤ t_max − 1 with V_j(k) > θ_j.
 
     ``u`` is the layer's (N_in, N_out) block; ``out_times`` gets t_max for a
@@ -65,38 +65,107 @@ def _layer_forward(in_times, u, scale, thetas, t_max, full, out_times, v_cross, 
         _layer_forward_full(in_times, u, scale, thetas, t_max, out_times, v_cross, v_last, v_ref,
                             acc, order, n_active)
     else:
-        _layer_forward_times(in_times, u, scale, thetas, t_max, out_times, acc, order, n_active)
+        _layer_forward_times(in_times, u, scale, thetas, t_max, out_times, acc, order, n_active,
+                             waiting)
 
 
 @numba.njit(**_JIT)
-def _layer_forward_times(in_times, u, scale, thetas, t_max, out_times, acc, order, n_active):
-    """Firing times only: a neuron's sum is set to −∞ once it crosses, so it never crosses again.
+def _add_rows(acc, u, order, start, stop):
+    """Add the rows u[order[start]] … u[order[stop − 1]] to acc, one after another in that order.
 
-    That keeps the threshold test a plain loop over all neurons, which
-    vectorises, instead of a scan of the neurons still waiting.
+    Up to four rows share one pass over ``acc``: ``(((acc + a) + b) + c) + d``
+    rounds exactly as four passes do, with a quarter of the loads and stores of acc.
     """
     n_out = u.shape[1]
+    p = start
+    while stop - p >= 4:
+        r0 = order[p]
+        r1 = order[p + 1]
+        r2 = order[p + 2]
+        r3 = order[p + 3]
+        for j in range(n_out):
+            acc[j] = (((acc[j] + u[r0, j]) + u[r1, j]) + u[r2, j]) + u[r3, j]
+        p += 4
+    left = stop - p
+    if left == 3:
+        r0 = order[p]
+        r1 = order[p + 1]
+        r2 = order[p + 2]
+        for j in range(n_out):
+            acc[j] = ((acc[j] + u[r0, j]) + u[r1, j]) + u[r2, j]
+    elif left == 2:
+        r0 = order[p]
+        r1 = order[p + 1]
+        for j in range(n_out):
+            acc[j] = (acc[j] + u[r0, j]) + u[r1, j]
+    elif left == 1:
+        r0 = order[p]
+        for j in range(n_out):
+            acc[j] += u[r0, j]
+
+
+@numba.njit(**_JIT)
+def _layer_forward_times(in_times, u, scale, thetas, t_max, out_times, acc, order, n_active,
+                         waiting):
+    """Compute one layer's firing times only.
+
+    ``acc`` is float scratch of 2 · N_out values, ``waiting`` int64 scratch of
+    N_out. The last input of each time step is added in the same pass as the
+    threshold test. A neuron's sum becomes −∞ once it crosses, so it never crosses
+    again, and its firing time is added to ``fired_at`` (0 until then). Both get a
+    computed value, never "the old value unless": LLVM turns that pattern into a
+    masked store, which made the test several times slower on the AMD EPYC used
+    for docs/benchmarks.md. Once fewer than a quarter of the neurons wait, the
+    rest of the pass visits only them.
+    """
+    n_out = u.shape[1]
+    sums = acc[:n_out]
+    fired_at = acc[n_out:2 * n_out]
     for j in range(n_out):
-        acc[j] = 0.0
-        out_times[j] = t_max
+        sums[j] = 0.0
+        fired_at[j] = 0.0
     n_fired = 0
     position = 0
-    while position < n_active:
+    while position < n_active and 4 * (n_out - n_fired) >= n_out:
+        t = in_times[order[position]]
+        end = position + 1
+        while end < n_active and in_times[order[end]] == t:
+            end += 1
+        _add_rows(sums, u, order, position, end - 1)
+        last = order[end - 1]
+        position = end
+        t_fire = float(min(t + 1, t_max))
+        for j in range(n_out):
+            v = sums[j] + u[last, j]
+            crossed = scale * v > thetas[j]
+            sums[j] = v + (-np.inf if crossed else 0.0)
+            fired_at[j] = fired_at[j] + (t_fire if crossed else 0.0)
+            n_fired += crossed
+    n_waiting = 0
+    for j in range(n_out):
+        if fired_at[j] == 0.0:
+            waiting[n_waiting] = j
+            n_waiting += 1
+    while position < n_active and n_waiting > 0:
         t = in_times[order[position]]
         # All inputs of step t are summed before the threshold test of step t.
         while position < n_active and in_times[order[position]] == t:
             row = order[position]
-            for j in range(n_out):
-                acc[j] += u[row, j]
+            for w in range(n_waiting):
+                j = waiting[w]
+                sums[j] += u[row, j]
             position += 1
-        t_fire = min(t + 1, t_max)
-        for j in range(n_out):
-            crossed = scale * acc[j] > thetas[j]
-            out_times[j] = t_fire if crossed else out_times[j]
-            acc[j] = -np.inf if crossed else acc[j]
-            n_fired += crossed
-        if n_fired == n_out:
-            return
+        w = 0
+        while w < n_waiting:
+            j = waiting[w]
+            if scale * sums[j] > thetas[j]:
+                fired_at[j] = min(t + 1, t_max)
+                n_waiting -= 1
+                waiting[w] = waiting[n_waiting]
+            else:
+                w += 1
+    for j in range(n_out):
+        out_times[j] = int(fired_at[j]) if fired_at[j] > 0.0 else t_max
 
 
 @numba.njit(**_JIT)
@@ -147,12 +216,13 @@ def _layer_forward_full(in_times, u, scale, thetas, t_max, out_times, v_cross, v
 
 @numba.njit(**_JIT)
 def _forward_sample(x_times, flat_u, scales, sizes, w_offsets, thetas, n_offsets, t_max,
-                    times, t_offsets, v_cross, v_last, v_ref, acc, orders, n_actives, counts):
+                    times, t_offsets, v_cross, v_last, v_ref, acc, orders, n_actives, counts, picks):
     """Run every layer of one sample; ``times`` gets all layers' firing times (input copied in).
 
     ``orders`` (flat, layout of ``times``) receives each layer's inputs sorted by
     time and ``n_actives[l - 1]`` how many of them spiked before t_max, so the
-    update can reuse them.
+    update can reuse them. ``acc`` is float scratch of twice the widest layer,
+    ``picks`` int64 scratch of the widest layer.
     """
     n_layers = sizes.shape[0] - 1
     for i in range(sizes[0]):
@@ -167,7 +237,7 @@ def _forward_sample(x_times, flat_u, scales, sizes, w_offsets, thetas, n_offsets
         order = orders[t_offsets[l - 1]:t_offsets[l - 1] + n_in]
         n_actives[l - 1] = _sort_by_time(in_times, t_max, order, counts)
         _layer_forward(in_times, u, scales[l - 1], layer_thetas, t_max, l == n_layers,
-                       out_times, v_cross, v_last, v_ref, acc, order, n_actives[l - 1])
+                       out_times, v_cross, v_last, v_ref, acc, order, n_actives[l - 1], picks)
 
 
 def _forward_batch_impl(x_times, flat_u, scales, sizes, w_offsets, thetas, n_offsets, t_max,
@@ -178,13 +248,14 @@ def _forward_batch_impl(x_times, flat_u, scales, sizes, w_offsets, thetas, n_off
     for l in range(sizes.shape[0]):
         max_width = max(max_width, sizes[l])
     for s in numba.prange(n_samples):
-        acc = np.empty(max_width, np.float64)
+        acc = np.empty(2 * max_width, np.float64)
         orders = np.empty(times_out.shape[1], np.int64)
         n_actives = np.empty(sizes.shape[0], np.int64)
         counts = np.empty(t_max + 1, np.int64)
+        picks = np.empty(max_width, np.int64)
         _forward_sample(x_times[s], flat_u, scales, sizes, w_offsets, thetas, n_offsets, t_max,
                         times_out[s], t_offsets, v_cross[s], v_last[s], v_ref[s],
-                        acc, orders, n_actives, counts)
+                        acc, orders, n_actives, counts, picks)
 
 
 _forward_batch_parallel = numba.njit(parallel=True, **_JIT)(_forward_batch_impl)
@@ -228,20 +299,55 @@ def _normalise(delta):
 
 
 @numba.njit(**_JIT)
+def _subtract_rows(u, order, start, stop, step, later, t):
+    """Subtract step[j] from u[order[p], j] for start ≤ p < stop and every j with t < later[j].
+
+    The rows share the spike time t, so the masked step is formed once for up to
+    four rows. Masked-out entries subtract −0.0, which leaves every weight
+    unchanged except that −0.0 becomes +0.0, equal in every comparison and sum.
+    With a plain 0.0, LLVM proves those entries unchanged and emits a masked
+    store, which is slow on the same processor as in ``_layer_forward_times``.
+    """
+    n_out = u.shape[1]
+    p = start
+    while stop - p >= 4:
+        r0 = order[p]
+        r1 = order[p + 1]
+        r2 = order[p + 2]
+        r3 = order[p + 3]
+        for j in range(n_out):
+            s = step[j]
+            d = s if t < later[j] else -0.0
+            u[r0, j] -= d
+            u[r1, j] -= d
+            u[r2, j] -= d
+            u[r3, j] -= d
+        p += 4
+    while p < stop:
+        r0 = order[p]
+        for j in range(n_out):
+            s = step[j]
+            u[r0, j] -= s if t < later[j] else -0.0
+        p += 1
+
+
+@numba.njit(**_JIT)
 def _train_sample(x_times, label, flat_u, scales, sizes, w_offsets, thetas, n_offsets, t_max,
                   learning_rates, l2, gamma, times, t_offsets, targets, deltas,
-                  v_cross, v_last, v_ref, acc, orders, n_actives, counts, steps):
+                  v_cross, v_last, v_ref, acc, orders, n_actives, counts, steps, picks):
     """Train one sample online: forward pass, relative targets, update from the output down.
 
     Output: e_k = (T_k − t_k) / t_max, δ^L = e / ‖e‖, W^L_kj −= η δ_k [t_j < t_k],
     then W^L ·= (1 − ηλ). Hidden layers l = L−1 … 1, with W^{l+1} as just updated:
     δ^l_j = Σ_k δ^{l+1}_k W^{l+1}_kj [t^l_j < t^{l+1}_k], normalised, then the same
-    update. ``steps`` is scratch of twice the widest layer. ``deltas`` (flat, like ``thetas``) receives every layer's δ and
-    ``targets`` the output targets; ``times`` receives the forward pass's firing times.
+    update. ``acc`` and ``steps`` are float scratch of twice the widest layer,
+    ``picks`` int64 scratch of the widest layer. ``deltas`` (flat, like ``thetas``)
+    receives every layer's δ and ``targets`` the output targets; ``times`` receives
+    the forward pass's firing times.
     """
     n_layers = sizes.shape[0] - 1
     _forward_sample(x_times, flat_u, scales, sizes, w_offsets, thetas, n_offsets, t_max,
-                    times, t_offsets, v_cross, v_last, v_ref, acc, orders, n_actives, counts)
+                    times, t_offsets, v_cross, v_last, v_ref, acc, orders, n_actives, counts, picks)
 
     n_out = sizes[n_layers]
     out_times = times[t_offsets[n_layers]:t_offsets[n_layers] + n_out]
@@ -262,15 +368,14 @@ def _train_sample(x_times, label, flat_u, scales, sizes, w_offsets, thetas, n_of
 
         half = steps.shape[0] // 2
         step = steps[:n_here]
-        masked_step = steps[half:half + n_here]
+        later = steps[half:half + n_here]
         t_limit = 0
         for j in range(n_here):
             step[j] = eta * delta[j] / scales[l - 1]
+            later[j] = here_times[j]
             if step[j] != 0.0 and here_times[j] > t_limit:
                 t_limit = here_times[j]
-        # Inputs of one time step share the mask [t_i < t_j], so the masked step is
-        # built once per step; inputs at or after the last useful spike change nothing.
-        # Subtracting 0.0 leaves a weight unchanged, so the loops need no branches.
+        # Inputs at or after the last useful spike change nothing.
         order = orders[t_offsets[l - 1]:t_offsets[l - 1] + n_in]
         n_active = n_actives[l - 1]
         position = 0
@@ -278,28 +383,34 @@ def _train_sample(x_times, label, flat_u, scales, sizes, w_offsets, thetas, n_of
             t = in_times[order[position]]
             if t >= t_limit:
                 break
-            for j in range(n_here):
-                masked_step[j] = step[j] if t < here_times[j] else 0.0
-            while position < n_active and in_times[order[position]] == t:
-                row = order[position]
-                for j in range(n_here):
-                    u[row, j] -= masked_step[j]
-                position += 1
+            end = position + 1
+            while end < n_active and in_times[order[end]] == t:
+                end += 1
+            _subtract_rows(u, order, position, end, step, later, float(t))
+            position = end
         scales[l - 1] *= 1.0 - eta * l2[l - 1]
 
         # δ of the layer below uses W^l as just updated and decayed.
         if l == 1:
             break
         delta_below = deltas[n_offsets[l - 2]:n_offsets[l - 2] + n_in]
+        # Only neurons with δ ≠ 0 contribute. Leaving out the others' ±0 terms changes
+        # nothing, because a sum that starts at +0 never becomes −0 and adding ±0 keeps it.
         scaled_delta = steps[:n_here]
+        n_useful = 0
         for j in range(n_here):
-            scaled_delta[j] = delta[j] * scales[l - 1]
+            if delta[j] != 0.0:
+                scaled_delta[n_useful] = delta[j] * scales[l - 1]
+                picks[n_useful] = j
+                n_useful += 1
         for i in range(n_in):
             total = 0.0
             t_i = in_times[i]
             if t_i < t_max:
-                for j in range(n_here):
-                    total += scaled_delta[j] * u[i, j] if t_i < here_times[j] else 0.0
+                for m in range(n_useful):
+                    j = picks[m]
+                    w = u[i, j]
+                    total += scaled_delta[m] * w if t_i < here_times[j] else 0.0
             delta_below[i] = total
         _normalise(delta_below)
 
@@ -324,17 +435,19 @@ def _train_chunk(x_times, labels, sample_order, flat_u, scales, sizes, w_offsets
     times = np.empty(total_neurons, np.int16)
     deltas = np.zeros(thetas.shape[0], np.float64)
     targets = np.empty(sizes[n_layers], np.int64)
-    acc = np.empty(max_width, np.float64)
+    acc = np.empty(2 * max_width, np.float64)
     orders = np.empty(total_neurons, np.int64)
     n_actives = np.empty(n_layers + 1, np.int64)
     counts = np.empty(t_max + 1, np.int64)
     steps = np.empty(2 * max_width, np.float64)
+    picks = np.empty(max_width, np.int64)
     n_out = sizes[n_layers]
     for s in range(sample_order.shape[0]):
         sample = sample_order[s]
         _train_sample(x_times[sample], labels[sample], flat_u, scales, sizes, w_offsets, thetas,
                       n_offsets, t_max, learning_rates, l2, gamma, times, t_offsets, targets,
-                      deltas, v_cross[s], v_last[s], v_ref[s], acc, orders, n_actives, counts, steps)
+                      deltas, v_cross[s], v_last[s], v_ref[s], acc, orders, n_actives, counts, steps,
+                      picks)
         _fold_small_scales(flat_u, scales, sizes, w_offsets)
         for k in range(n_out):
             out_times[s, k] = times[t_offsets[n_layers] + k]

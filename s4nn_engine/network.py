@@ -372,9 +372,9 @@ class Network:
         kernels._train_sample(x_times, label_row, flat_u, scales, self._sizes, self._w_offsets, thetas,
                               self._n_offsets, self.t_max, etas, lambdas, int(gamma), times,
                               self._t_offsets, targets, deltas, np.empty(n_out), np.empty(n_out),
-                              np.empty(n_out), np.empty(width), np.empty(int(self._t_offsets[-1]), np.int64),
+                              np.empty(n_out), np.empty(2 * width), np.empty(int(self._t_offsets[-1]), np.int64),
                               np.empty(n_layers + 1, np.int64), np.empty(self.t_max + 1, np.int64),
-                              np.empty(2 * width))
+                              np.empty(2 * width), np.empty(width, np.int64))
         out_times = times[self._t_offsets[-2]:].astype(np.int64)
         errors = (targets - out_times) / self.t_max
         layer_deltas = tuple(

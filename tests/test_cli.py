@@ -103,12 +103,16 @@ def test_evaluate_rejects_corrupt_checkpoint(tmp_path, capsys):
 
 
 def test_bench_small(capsys):
-    code = main(["bench", "--train-samples", "200", "--dense-samples", "3", "--json"])
+    code = main(["bench", "--train-samples", "200", "--dense-samples", "3", "--repeats", "2", "--json"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["network"] == "784-400-10"
     assert result["engine_train_us_per_sample"] > 0
     assert result["dense_train_us_per_sample"] > result["engine_train_us_per_sample"]
+    runs = result["runs_us_per_sample"]
+    assert len(runs["engine_train"]) == len(runs["dense_train"]) == 2
+    assert result["engine_train_us_per_sample"] == min(runs["engine_train"])
+    assert result["dense_eval_us_per_sample"] == min(runs["dense_eval"])
 
 
 def test_train_out_is_file_rejected(tmp_path, capsys):
@@ -127,6 +131,8 @@ def test_verbose_after_subcommand(tmp_path):
 def test_bench_rejects_zero_samples(capsys):
     assert main(["bench", "--train-samples", "0"]) == 2
     assert "--train-samples = 0" in capsys.readouterr().err
+    assert main(["bench", "--repeats", "0"]) == 2
+    assert "--repeats = 0" in capsys.readouterr().err
 
 
 def test_outputs_follow_umask(tmp_path):

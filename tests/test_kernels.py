@@ -263,3 +263,26 @@ def test_threshold_override_changes_one_neuron():
     assert raised.thresholds[1][1] == 1e9
     assert np.array_equal(raised.times[1], plain.times[1])
     assert net.config.thresholds == (5.0, 5.0)
+
+
+def test_training_matches_naive_on_bundled_digits():
+    # The default 784-400-10 network on real digits: many inputs per time step, and
+    # most hidden neurons fire long before the last one, so the forward pass finishes
+    # on the few neurons still waiting.
+    from s4nn_engine.datasets import load_dataset
+
+    splits = load_dataset("bundled")
+    rng = np.random.default_rng(4)
+    sizes, t_max = (784, 400, 10), 256
+    weights = [rng.uniform(0.0, 5.0, size=(400, 784)), rng.uniform(0.0, 48.0, size=(10, 400))]
+    x_times = encode(splits.train.images[:120], t_max).astype(np.int64)
+    labels = np.asarray(splits.train.labels[:120], dtype=np.int64)
+    engine, reference = train_both(sizes, t_max, [100.0, 100.0], [0.2, 0.2], [1e-6, 1e-6], 3, x_times,
+                                   labels, weights)
+    assert_weights_close(engine, reference)
+    # The late path was taken: in the network as trained, some sample has a time
+    # step after which fewer than a quarter of the hidden neurons are still to fire.
+    times, _ = naive.forward_naive(x_times[-1], reference, [100.0, 100.0], t_max)
+    hidden = times[1]
+    spikes = np.unique(x_times[-1][x_times[-1] < t_max])
+    assert any(4 * np.count_nonzero(hidden > t) < 400 for t in spikes if t < hidden.max())
