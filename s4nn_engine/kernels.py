@@ -70,6 +70,16 @@ def _layer_forward(in_times, u, scale, thetas, t_max, full, out_times, v_cross, 
 
 
 @numba.njit(**_JIT)
+def _step_end(in_times, order, start, n_active):
+    """Return the position after the last sorted input that spikes at the same step as ``order[start]``."""
+    t = in_times[order[start]]
+    end = start + 1
+    while end < n_active and in_times[order[end]] == t:
+        end += 1
+    return end
+
+
+@numba.njit(**_JIT)
 def _add_rows(acc, u, order, start, stop):
     """Add the rows u[order[start]] … u[order[stop − 1]] to acc, one after another in that order.
 
@@ -128,9 +138,7 @@ def _layer_forward_times(in_times, u, scale, thetas, t_max, out_times, acc, orde
     position = 0
     while position < n_active and 4 * (n_out - n_fired) >= n_out:
         t = in_times[order[position]]
-        end = position + 1
-        while end < n_active and in_times[order[end]] == t:
-            end += 1
+        end = _step_end(in_times, order, position, n_active)
         _add_rows(sums, u, order, position, end - 1)
         last = order[end - 1]
         position = end
@@ -316,6 +324,7 @@ def _subtract_rows(u, order, start, stop, step, later, t):
         r2 = order[p + 2]
         r3 = order[p + 3]
         for j in range(n_out):
+            # step[j] is read outside the condition, which LLVM would otherwise turn into a masked load.
             s = step[j]
             d = s if t < later[j] else -0.0
             u[r0, j] -= d
@@ -383,9 +392,7 @@ def _train_sample(x_times, label, flat_u, scales, sizes, w_offsets, thetas, n_of
             t = in_times[order[position]]
             if t >= t_limit:
                 break
-            end = position + 1
-            while end < n_active and in_times[order[end]] == t:
-                end += 1
+            end = _step_end(in_times, order, position, n_active)
             _subtract_rows(u, order, position, end, step, later, float(t))
             position = end
         scales[l - 1] *= 1.0 - eta * l2[l - 1]
